@@ -1,0 +1,82 @@
+"""Save and load a trained model as a folder: config.json + model.safetensors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from hashindex import __version__
+from hashindex.config import ModelConfig
+from hashindex.errors import HashIndexError
+from hashindex.models import BinaryAutoencoder, create_model
+
+MODEL_FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_model(
+    model: BinaryAutoencoder, path: str | os.PathLike, extra: dict | None = None
+) -> Path:
+    """Write the model folder atomically (temporary folder renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        config = {
+            "format": "hashindex-binary-autoencoder",
+            "format_version": MODEL_FORMAT_VERSION,
+            "hashindex_version": __version__,
+            "model": model.config.to_dict(),
+            **(extra or {}),
+        }
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS_FILE))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def read_model_config(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise HashIndexError(f"{path} is not a model folder: {CONFIG_FILE} is missing")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HashIndexError(f"{config_path} is not valid JSON: {error}") from None
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if version != MODEL_FORMAT_VERSION:
+        raise HashIndexError(
+            f"{config_path} has model format version {version!r}; this hashindex reads version "
+            f"{MODEL_FORMAT_VERSION}: retrain the model with this version"
+        )
+    return config
+
+
+def load_model(path: str | os.PathLike) -> BinaryAutoencoder:
+    """Rebuild the model from its folder; it produces bit-identical codes to the saved one."""
+    path = Path(path)
+    config = read_model_config(path)
+    model = create_model(ModelConfig.from_dict(config["model"]))
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise HashIndexError(f"{path} is not a model folder: {WEIGHTS_FILE} is missing")
+    try:
+        state = load_file(str(weights_path))
+        model.load_state_dict(state)
+    except Exception as error:  # safetensors raises several types for a damaged file
+        raise HashIndexError(f"{weights_path} could not be loaded: {error}") from None
+    model.eval()
+    return model

@@ -1,0 +1,151 @@
+"""Training loop for any registered variant: AdamW, mini-batches, held-out early stopping.
+
+Beyond each variant's own loss, three optional terms shape the codes for search:
+- bit balance: each bit's mean over the batch pushed to 0, so a bit splits documents in half;
+- decorrelation: off-diagonal of the bits' batch covariance pushed to 0, so bits are independent
+  (both as in spectral hashing / ITQ objectives; they spread documents over the hash table);
+- similarity preservation: code agreement (1 − 2·hamming/bits) matched to the angular similarity
+  1 − 2·θ/π of the input embeddings in the batch, the quantity sign random projections preserve.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hashindex.codes import check_bits
+from hashindex.config import ModelConfig, TrainConfig
+from hashindex.errors import HashIndexError
+from hashindex.models import BinaryAutoencoder, check_variant, create_model
+from hashindex.validation import check_embeddings
+
+
+@dataclass
+class TrainResult:
+    model: BinaryAutoencoder
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def code_shaping_terms(
+    out: dict[str, torch.Tensor], x_raw: torch.Tensor, config: TrainConfig
+) -> dict[str, torch.Tensor]:
+    code = out["code"]
+    terms: dict[str, torch.Tensor] = {}
+    if config.balance_weight:
+        terms["balance"] = config.balance_weight * (code.mean(dim=0) ** 2).mean()
+    if config.decorrelation_weight and len(code) > 1:
+        centered = code - code.mean(dim=0)
+        covariance = centered.T @ centered / (len(code) - 1)
+        off_diagonal = covariance - torch.diag(torch.diagonal(covariance))
+        terms["decorrelation"] = config.decorrelation_weight * (off_diagonal**2).mean()
+    if config.similarity_weight:
+        unit = torch.nn.functional.normalize(x_raw, dim=1)
+        cosine = (unit @ unit.T).clamp(-1.0, 1.0)
+        target = 1.0 - 2.0 * torch.arccos(cosine) / math.pi
+        agreement = code @ code.T / code.shape[1]
+        terms["similarity"] = config.similarity_weight * ((agreement - target) ** 2).mean()
+    return terms
+
+
+def batch_loss(
+    model: BinaryAutoencoder, x_raw: torch.Tensor, config: TrainConfig
+) -> dict[str, torch.Tensor]:
+    out = model(x_raw)
+    losses = model.loss_function(out)
+    extra = code_shaping_terms(out, x_raw, config)
+    losses.update(extra)
+    losses["loss"] = losses["loss"] + sum(extra.values(), out["x"].new_zeros(()))
+    return losses
+
+
+@torch.no_grad()
+def evaluate(model: BinaryAutoencoder, x: torch.Tensor, config: TrainConfig) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(x), config.batch_size):
+        batch = x[start : start + config.batch_size]
+        total += float(batch_loss(model, batch, config)["loss"]) * len(batch)
+        count += len(batch)
+    return total / max(count, 1)
+
+
+def train(
+    embeddings: np.ndarray,
+    variant: str,
+    bits: int,
+    config: TrainConfig | None = None,
+    model_config: ModelConfig | None = None,
+) -> TrainResult:
+    """Train a binary autoencoder on float32 embeddings (n, d). Same seed → same model."""
+    config = config or TrainConfig()
+    check_variant(variant)
+    check_bits(bits)
+    embeddings = check_embeddings(embeddings)
+    if len(embeddings) < 2:
+        raise HashIndexError(f"need at least 2 embeddings to train, got {len(embeddings)}")
+    model_config = model_config or ModelConfig()
+    from dataclasses import replace
+
+    model_config = replace(
+        model_config, variant=variant, bits=bits, input_dim=embeddings.shape[1]
+    )
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if len(embeddings) > config.max_train_docs:
+        embeddings = embeddings[rng.choice(len(embeddings), config.max_train_docs, replace=False)]
+    order = rng.permutation(len(embeddings))
+    n_val = int(round(len(embeddings) * config.val_fraction)) if len(embeddings) >= 10 else 0
+    val = torch.from_numpy(embeddings[order[:n_val]])
+    fit = torch.from_numpy(embeddings[order[n_val:]])
+
+    model = create_model(model_config)
+    model.set_normalization(fit.mean(dim=0), fit.std(dim=0))
+    model.pretrain(model.normalize(fit), generator)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
+    bar = tqdm(
+        range(config.epochs), desc=f"train {variant} {bits}b", disable=not config.show_progress
+    )
+    for epoch in bar:
+        model.on_epoch(epoch, config.epochs)
+        model.train()
+        permutation = torch.randperm(len(fit), generator=generator)
+        sums: dict[str, float] = {}
+        for start in range(0, len(fit), config.batch_size):
+            batch = fit[permutation[start : start + config.batch_size]]
+            if len(batch) < 2:
+                continue
+            losses = batch_loss(model, batch, config)
+            optimizer.zero_grad()
+            losses["loss"].backward()
+            optimizer.step()
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(batch)
+        record = {name: value / len(fit) for name, value in sums.items()}
+        record["epoch"] = epoch
+        record["val_loss"] = evaluate(model, val, config) if n_val else record["loss"]
+        history.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", val=f"{record['val_loss']:.4f}")
+        if record["val_loss"] < best_loss - 1e-6 or not model.can_stop_early:
+            best_loss, best_epoch, stale = record["val_loss"], epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, history=history, best_epoch=best_epoch)

@@ -1,0 +1,23 @@
+"""Shared fixtures: small synthetic clustered embeddings, so model tests need no text model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def clustered_embeddings(
+    n: int = 800, dim: int = 32, clusters: int = 8, noise: float = 0.3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm float32 points around `clusters` random centres, and their cluster labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    labels = rng.integers(0, clusters, n)
+    points = centres[labels] + noise * rng.normal(size=(n, dim))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32), labels
+
+
+@pytest.fixture(scope="session")
+def clustered():
+    return clustered_embeddings()

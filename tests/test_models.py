@@ -1,0 +1,144 @@
+import numpy as np
+import pytest
+import torch
+
+from hashindex.codes import hamming_distance_matrix
+from hashindex.config import ModelConfig, TrainConfig
+from hashindex.encoding import encode_codes
+from hashindex.errors import HashIndexError
+from hashindex.model_io import load_model, save_model
+from hashindex.models import VARIANTS, create_model
+from hashindex.models.contractive import ContractiveAutoencoder
+from hashindex.training import train
+
+FAST = TrainConfig(epochs=6, batch_size=128, show_progress=False, seed=3)
+SMALL = ModelConfig(hidden=(64, 32), sparse_k=8, concrete_features=8, rbm_epochs=3)
+
+
+def small_config(variant: str) -> ModelConfig:
+    hidden = () if variant == "vanilla" else (64,) if variant.startswith("sparse") else (64, 32)
+    from dataclasses import replace
+
+    return replace(SMALL, hidden=hidden)
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def trained(request, clustered):
+    points, _ = clustered
+    result = train(points, request.param, 16, FAST, small_config(request.param))
+    return request.param, result, points
+
+
+def test_every_variant_loss_falls(trained):
+    variant, result, _ = trained
+    first, last = result.history[0]["loss"], min(r["loss"] for r in result.history)
+    assert last < first, f"{variant}: loss {first:.4f} → {last:.4f}"
+
+
+def test_inference_codes_are_deterministic_and_survive_save_load(trained, tmp_path):
+    variant, result, points = trained
+    codes = encode_codes(result.model, points)
+    assert codes.shape == (len(points), 2) and codes.dtype == np.uint8
+    assert np.array_equal(codes, encode_codes(result.model, points))
+    save_model(result.model, tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    assert type(loaded).__name__ == type(result.model).__name__
+    assert np.array_equal(codes, encode_codes(loaded, points))
+
+
+def test_same_seed_same_codes(clustered):
+    points, _ = clustered
+    a = train(points, "deep", 16, FAST, SMALL)
+    b = train(points, "deep", 16, FAST, SMALL)
+    assert np.array_equal(encode_codes(a.model, points), encode_codes(b.model, points))
+
+
+def test_k_sparse_keeps_exactly_k():
+    model = create_model(ModelConfig(variant="sparse-k", bits=16, input_dim=12, hidden=(40,),
+                                     sparse_k=5))
+    hidden = torch.randn(7, 40).abs() + 0.1  # all positive, so zeros come from the top-k only
+    sparse = model.transform_hidden(hidden)
+    assert ((sparse != 0).sum(dim=1) == 5).all()
+    hidden.requires_grad_(True)
+    model.transform_hidden(hidden).sum().backward()
+    assert ((hidden.grad != 0).sum(dim=1) == 5).all()
+
+
+def test_contractive_penalty_equals_autograd_jacobian_norm():
+    torch.manual_seed(0)
+    model = ContractiveAutoencoder(
+        ModelConfig(variant="contractive", bits=8, input_dim=5, hidden=(6, 4))
+    )
+    x = torch.randn(3, 5)
+    expected = torch.stack([
+        (torch.autograd.functional.jacobian(
+            lambda s: model.code_probabilities(s.unsqueeze(0)).squeeze(0), sample) ** 2).sum()
+        for sample in x
+    ]).mean()
+    assert torch.allclose(model.jacobian_penalty(x), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_concrete_selects_requested_distinct_features():
+    # 40 dims of which only 6 carry signal: a cold selector must pick 6 distinct features
+    rng = np.random.default_rng(1)
+    points = 0.01 * rng.normal(size=(600, 40)).astype(np.float32)
+    points[:, :6] += rng.normal(size=(600, 6)).astype(np.float32)
+    config = ModelConfig(hidden=(32,), concrete_features=6, concrete_start_temperature=5.0,
+                         concrete_end_temperature=0.01)
+    result = train(points, "concrete", 8,
+                   TrainConfig(epochs=40, show_progress=False, learning_rate=1e-2,
+                               similarity_weight=0.0), config)
+    assert float(result.model.temperature) == pytest.approx(0.01)
+    chosen = result.model.selected_features().tolist()
+    assert len(set(chosen)) == 6
+
+
+def test_hamming_neighbours_share_cluster(clustered):
+    points, labels = clustered
+    result = train(points, "deep", 32, TrainConfig(epochs=15, show_progress=False), SMALL)
+    codes = encode_codes(result.model, points)
+    distances = hamming_distance_matrix(codes, codes)
+    np.fill_diagonal(distances, 10**6)
+    nearest = distances.argmin(axis=1)
+    agreement = (labels[nearest] == labels).mean()
+    assert agreement > 0.9, agreement  # chance is 1/8
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"variant": "nope"}, "unknown variant 'nope'"),
+        ({"variant": "denoising", "noise": "pink"}, "unknown noise 'pink'"),
+        ({"variant": "variational", "relaxation": "x"}, "unknown relaxation"),
+        ({"bits": 12}, "bits=12"),
+        ({"code_estimator": "magic"}, "unknown code estimator"),
+        ({"variant": "sparse-k", "sparse_k": 10_000}, "sparse_k=10000"),
+    ],
+)
+def test_bad_model_config_raises(changes, message):
+    base = {"variant": "deep", "bits": 16, "input_dim": 8}
+    with pytest.raises(HashIndexError, match=message):
+        create_model(ModelConfig(**{**base, **changes}))
+
+
+def test_bad_embeddings_raise(clustered):
+    points, _ = clustered
+    broken = points.copy()
+    broken[5, 2] = np.nan
+    with pytest.raises(HashIndexError, match="row 5"):
+        train(broken, "deep", 16, FAST)
+    model = train(points, "vanilla", 16, FAST).model
+    with pytest.raises(HashIndexError, match="dimension 7"):
+        encode_codes(model, np.zeros((2, 7), dtype=np.float32))
+
+
+def test_missing_or_incompatible_model_folder(tmp_path):
+    with pytest.raises(HashIndexError, match="config.json is missing"):
+        load_model(tmp_path / "absent")
+    model = create_model(ModelConfig(variant="vanilla", bits=8, input_dim=4))
+    path = save_model(model, tmp_path / "m")
+    config_file = path / "config.json"
+    text = config_file.read_text().replace('"format_version": 1', '"format_version": 99')
+    config_file.write_text(text)
+    with pytest.raises(HashIndexError, match="format version 99"):
+        load_model(path)
