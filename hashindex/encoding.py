@@ -19,7 +19,7 @@ def encode_codes(
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(embeddings), batch_size):
-            batch = torch.from_numpy(embeddings[start : start + batch_size])
+            batch = torch.tensor(embeddings[start : start + batch_size])  # copies read-only maps
             bits = (model.encode(batch) > 0).numpy()
             out[start : start + batch_size] = pack_bits(bits)
     return out

@@ -1,0 +1,52 @@
+"""One interface for every search backend over binary codes.
+
+A backend answers "the documents within the smallest Hamming radius that holds at least k of
+them (ties complete), capped at max_radius". Exact backends return exactly that set; approximate
+ones (`exact = False`) return a subset and say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass
+class Candidates:
+    rows: np.ndarray  # int64 row ids
+    distances: np.ndarray  # int64 Hamming distances, aligned with rows
+    radius: int  # radius reached (largest radius fully searched)
+    buckets_touched: int  # distinct codes (table) or lists/probes visited
+    documents_touched: int  # documents whose distance was examined
+    exact: bool
+
+
+class Backend:
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    exact: ClassVar[bool] = True
+
+    def __init__(self, bits: int):
+        self.bits = bits
+
+    @classmethod
+    def build(cls, codes: np.ndarray, bits: int) -> Backend:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> list[Path]:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: Path, bits: int) -> Backend:
+        raise NotImplementedError
+
+    def search(self, query_code: np.ndarray, k: int, max_radius: int) -> Candidates:
+        raise NotImplementedError
+
+
+def empty_candidates(exact: bool, radius: int = 0) -> Candidates:
+    none = np.zeros(0, dtype=np.int64)
+    return Candidates(none, none.copy(), radius, 0, 0, exact)

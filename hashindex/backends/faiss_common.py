@@ -1,0 +1,92 @@
+"""Shared plumbing for the FAISS binary backends: index I/O and radius-by-radius search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from hashindex.backends.base import Backend, Candidates, empty_candidates
+
+INDEX_FILE = "index.faissb"
+IDS_FILE = "ids.npy"
+
+
+class FaissBackend(Backend):
+    """Holds a faiss.IndexBinary and the id map from FAISS labels to row ids."""
+
+    def __init__(self, bits: int, index, ids: np.ndarray):
+        super().__init__(bits)
+        self.index = index
+        self.ids = ids
+
+    @classmethod
+    def make_index(cls, bits: int, count: int):
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, codes, bits):
+        codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        index = cls.make_index(bits, len(codes))
+        if not index.is_trained:
+            index.train(codes)
+        if len(codes):
+            index.add(codes)
+        return cls(bits, index, np.arange(len(codes), dtype=np.int64))
+
+    def save(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        faiss.write_index_binary(self.index, str(directory / INDEX_FILE))
+        np.save(directory / IDS_FILE, self.ids)
+        return [directory / INDEX_FILE, directory / IDS_FILE]
+
+    @classmethod
+    def load(cls, directory: Path, bits: int):
+        index = faiss.read_index_binary(str(directory / INDEX_FILE))
+        return cls(bits, index, np.load(directory / IDS_FILE))
+
+    def prepare(self, radius: int) -> None:
+        """Set per-radius search parameters (flips) before a range search at `radius`."""
+
+    def range_within(self, query: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, distances) of every code at distance ≤ radius (FAISS ranges are strict)."""
+        self.prepare(radius)
+        _, distances, labels = self.index.range_search(query, radius + 1)
+        return labels.astype(np.int64), distances.astype(np.int64)
+
+    def knn(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        distances, labels = self.index.search(query, min(k, max(self.index.ntotal, 1)))
+        keep = labels[0] >= 0
+        return labels[0][keep].astype(np.int64), distances[0][keep].astype(np.int64)
+
+    def finish(self, labels, distances, radius, touched) -> Candidates:
+        order = np.lexsort((labels, distances))
+        return Candidates(
+            rows=self.ids[labels[order]],
+            distances=distances[order],
+            radius=int(radius),
+            buckets_touched=int(touched),
+            documents_touched=int(touched),
+            exact=self.exact,
+        )
+
+
+class RangeSearchBackend(FaissBackend):
+    """Exact backends: find the k-th distance, then one range search completes the ties."""
+
+    def search(self, query_code, k, max_radius):
+        if self.index.ntotal == 0:
+            return empty_candidates(self.exact, max_radius)
+        query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
+        radius = self.radius_for_k(query, k, max_radius)
+        labels, distances = self.range_within(query, radius)
+        return self.finish(labels, distances, radius, len(labels))
+
+    def radius_for_k(self, query: np.ndarray, k: int, max_radius: int) -> int:
+        """Smallest radius ≤ max_radius holding k documents, grown one radius at a time."""
+        for radius in range(max_radius + 1):
+            labels, _ = self.range_within(query, radius)
+            if len(labels) >= k:
+                return radius
+        return max_radius

@@ -1,0 +1,26 @@
+"""IndexBinaryMultiHash: multi-index hashing (Norouzi et al. 2012).
+
+The code is cut into `nhash` substrings of b bits, one table each. By the pigeonhole principle a
+code within radius r of the query matches some substring within ⌊r / nhash⌋ flips, so setting
+nflip to that keeps the search exact.
+"""
+
+import faiss
+
+from hashindex.backends.faiss_common import RangeSearchBackend
+
+SUBSTRING_BITS = 16
+
+
+class MultiHashBackend(RangeSearchBackend):
+    name = "multihash"
+    description = "FAISS IndexBinaryMultiHash: multi-index hashing over 16-bit substrings (exact)"
+    exact = True
+
+    @classmethod
+    def make_index(cls, bits, count):
+        substring_bits = min(SUBSTRING_BITS, bits)
+        return faiss.IndexBinaryMultiHash(bits, bits // substring_bits, substring_bits)
+
+    def prepare(self, radius):
+        self.index.nflip = radius // self.index.nhash

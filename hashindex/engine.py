@@ -1,0 +1,234 @@
+"""The query engine: query → code → Hamming ball (or a FAISS backend) → ranked documents.
+
+Results are ordered by Hamming distance; ties are broken by cosine similarity to the stored
+float16 embedding when the index has them and the query has an embedding (re-ranking), else by
+id. With `rerank_candidates=N` the ball is widened until it holds at least N candidates, which
+are then ranked by cosine alone: the recall-versus-speed knob.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from hashindex.backends import BACKENDS, Backend, Candidates, check_backend
+from hashindex.codes import check_bits
+from hashindex.encoding import encode_codes
+from hashindex.errors import HashIndexError
+from hashindex.model_io import load_model
+from hashindex.store.manifest import read_manifest
+from hashindex.store.shards import (
+    CODE_COLUMN,
+    EMBEDDING_COLUMN,
+    ID_COLUMN,
+    TEXT_COLUMN,
+    ShardReader,
+)
+
+ENCODER_DIR, TABLE_DIR, FAISS_DIR = "encoder", "table", "faiss"
+
+
+@dataclass
+class Hit:
+    id: str
+    distance: int
+    score: float
+    text: str | None
+    metadata: dict
+    row: int
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    radius: int
+    buckets_touched: int
+    documents_touched: int
+    candidates: int
+    exact: bool
+    backend: str
+    reranked: bool
+    query_code: bytes = b""
+    notes: list[str] = field(default_factory=list)
+
+
+class HashIndex:
+    def __init__(self, root: Path, manifest: dict):
+        self.root = root
+        self.manifest = manifest
+        self.bits = check_bits(manifest["bits"])
+        self.dimension = manifest["embedding_model"]["dimension"]
+        self.model_name = manifest["embedding_model"]["name"]
+        self.shards = ShardReader(root, manifest["shards"])
+        self.has_embeddings = bool(manifest.get("store_embeddings"))
+        self.metadata_columns = manifest.get("metadata_columns", [])
+        self._backends: dict[str, Backend] = {}
+        self._encoder = None
+        self._embedder = None
+
+    @classmethod
+    def open(cls, path: str | Path, verify: bool = True) -> HashIndex:
+        root = Path(path)
+        return cls(root, read_manifest(root, verify=verify))
+
+    def __len__(self) -> int:
+        return int(self.manifest["documents"])
+
+    # ---- loading pieces lazily ---------------------------------------------------------
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = load_model(self.root / ENCODER_DIR)
+        return self._encoder
+
+    def embedder(self):
+        if self.model_name == "precomputed":
+            raise HashIndexError(
+                f"index {self.root} was built from precomputed embeddings and has no text model; "
+                "query it with an embedding or a code"
+            )
+        if self._embedder is None:
+            from indexer.embedder import Embedder  # the text model lives in the indexer layer
+
+            self._embedder = Embedder(self.model_name)
+        return self._embedder
+
+    def backend(self, name: str = "table") -> Backend:
+        check_backend(name)
+        if name not in self._backends:
+            if name == "table":
+                self._backends[name] = BACKENDS[name].load(self.root / TABLE_DIR, self.bits)
+            elif name == self.manifest["backend"]:
+                self._backends[name] = BACKENDS[name].load(self.root / FAISS_DIR, self.bits)
+            else:  # any other backend is built on the fly from the codes the table holds
+                self._backends[name] = BACKENDS[name].build(self.all_codes(), self.bits)
+        return self._backends[name]
+
+    def all_codes(self) -> np.ndarray:
+        """Every document's code in row order, rebuilt from the hash table."""
+        table = self.backend("table").table
+        codes = np.empty((len(self), self.bits // 8), dtype=np.uint8)
+        codes[np.asarray(table.rows)] = np.repeat(table.bucket_codes(), table.bucket_sizes(),
+                                                  axis=0)
+        return codes
+
+    # ---- queries -----------------------------------------------------------------------
+    def query_code(self, query) -> tuple[np.ndarray, np.ndarray | None]:
+        """(code uint8[bits/8], embedding float32[d] or None) for text, an embedding or a code."""
+        if isinstance(query, str):
+            if not query.strip():
+                raise HashIndexError("the query text is empty; pass some words to search for")
+            embedding = self.embedder().embed([query])[0]
+            return encode_codes(self.encoder, embedding[None])[0], embedding
+        if isinstance(query, (bytes, bytearray)):
+            query = np.frombuffer(bytes(query), dtype=np.uint8)
+        array = np.asarray(query)
+        if array.dtype == np.uint8 and array.ndim == 1 and array.shape[0] == self.bits // 8:
+            return array, None
+        if array.ndim == 1 and array.dtype.kind == "f":
+            if array.shape[0] != self.dimension:
+                raise HashIndexError(
+                    f"query embedding has dimension {array.shape[0]}, but index {self.root} "
+                    f"uses {self.model_name} with dimension {self.dimension}"
+                )
+            embedding = array.astype(np.float32)
+            return encode_codes(self.encoder, embedding[None])[0], embedding
+        raise HashIndexError(
+            f"query must be text, a float embedding of dimension {self.dimension}, or a "
+            f"{self.bits}-bit code of {self.bits // 8} uint8 bytes; got {array.dtype} "
+            f"array of shape {array.shape}"
+        )
+
+    def check_query_options(self, k: int, max_radius: int | None, rerank_candidates: int | None):
+        if k < 1:
+            raise HashIndexError(f"k={k} must be at least 1")
+        if max_radius is not None and not 0 <= max_radius <= self.bits:
+            raise HashIndexError(
+                f"radius={max_radius} is out of range: use 0 to {self.bits} for this "
+                f"{self.bits}-bit index"
+            )
+        if rerank_candidates is not None:
+            if rerank_candidates < 1:
+                raise HashIndexError(f"rerank_candidates={rerank_candidates} must be at least 1")
+            if not self.has_embeddings:
+                raise HashIndexError(
+                    f"index {self.root} has no stored embeddings to re-rank with; rebuild it "
+                    "with --store-embeddings"
+                )
+
+    def search(self, query, k: int = 10, max_radius: int | None = None, rerank: bool = True,
+               backend: str = "table", rerank_candidates: int | None = None) -> SearchResult:
+        self.check_query_options(k, max_radius, rerank_candidates)
+        code, embedding = self.query_code(query)
+        radius_cap = self.bits if max_radius is None else max_radius
+        wanted = max(k, rerank_candidates or 0)
+        candidates = self.backend(backend).search(code, wanted, radius_cap)
+        return self.rank(candidates, code, embedding, k, rerank, backend, rerank_candidates)
+
+    def search_batch(self, queries: list, **options) -> list[SearchResult]:
+        """Many queries; text queries are embedded together in one model call."""
+        texts = [q for q in queries if isinstance(q, str)]
+        if texts and any(not t.strip() for t in texts):
+            raise HashIndexError("a query text is empty; pass some words to search for")
+        embedded = iter(self.embedder().embed(texts)) if texts else iter(())
+        return [self.search(next(embedded) if isinstance(q, str) else q, **options)
+                for q in queries]
+
+    def rank(self, candidates: Candidates, code, embedding, k, rerank, backend,
+             rerank_candidates) -> SearchResult:
+        rows, distances = candidates.rows, candidates.distances
+        use_cosine = (rerank or rerank_candidates) and self.has_embeddings and embedding is not None
+        columns = [ID_COLUMN, TEXT_COLUMN, *self.metadata_columns]
+        if use_cosine:
+            columns.append(EMBEDDING_COLUMN)
+        table = self.shards.take(rows) if len(rows) else None
+        notes = []
+        if not len(rows):
+            notes.append(f"no document within radius {candidates.radius}")
+        if table is None:
+            hits: list[Hit] = []
+        else:
+            ids = np.asarray(table.column(ID_COLUMN).to_pylist(), dtype=object)
+            if use_cosine:
+                stored = embedding_matrix(table.column(EMBEDDING_COLUMN))
+                scores = stored @ embedding.astype(np.float32)
+                order = (np.argsort(-scores, kind="stable") if rerank_candidates
+                         else np.lexsort((ids, -scores, distances)))
+            else:
+                scores = 1.0 - 2.0 * distances / self.bits
+                order = np.lexsort((ids, distances))
+            order = order[:k]
+            hits = [self.hit(table, int(i), rows, distances, scores) for i in order]
+        return SearchResult(
+            hits=hits,
+            radius=candidates.radius,
+            buckets_touched=candidates.buckets_touched,
+            documents_touched=candidates.documents_touched,
+            candidates=len(rows),
+            exact=candidates.exact,
+            backend=backend,
+            reranked=bool(use_cosine),
+            query_code=bytes(code),
+            notes=notes,
+        )
+
+    def hit(self, table: pa.Table, i: int, rows, distances, scores) -> Hit:
+        metadata = {name: table.column(name)[i].as_py() for name in self.metadata_columns
+                    if name in table.column_names and name not in (CODE_COLUMN,)}
+        return Hit(
+            id=table.column(ID_COLUMN)[i].as_py(),
+            distance=int(distances[i]),
+            score=float(scores[i]),
+            text=table.column(TEXT_COLUMN)[i].as_py(),
+            metadata=metadata,
+            row=int(rows[i]),
+        )
+
+
+def embedding_matrix(column) -> np.ndarray:
+    values = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    flat = values.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(flat, dtype=np.float32).reshape(len(values), -1)

@@ -1,0 +1,1 @@
+"""The index directory format: manifest, hash table, shards (the library's storage layer)."""

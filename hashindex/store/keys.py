@@ -1,0 +1,78 @@
+"""Integer keys for packed codes, so a sorted table can be searched with np.searchsorted.
+
+Codes of up to 8 bytes become one unsigned integer whose numeric order is the codes' byte
+order (uint8/16/32/64, zero-padded on the right); longer codes become W uint64 words stored
+word-major, shape (W, n), compared lexicographically. XOR of keys equals the key of the XOR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SINGLE_WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def key_width(code_bytes: int) -> int:
+    """Bytes per key word after padding: 1, 2, 4 or 8."""
+    for width in (1, 2, 4, 8):
+        if code_bytes <= width:
+            return width
+    return 8
+
+
+def codes_to_keys(codes: np.ndarray) -> np.ndarray:
+    """(n, B) uint8 → (n,) unsigned ints when B ≤ 8, else (W, n) uint64 word-major."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    n, code_bytes = codes.shape
+    width = key_width(code_bytes)
+    words = -(-code_bytes // width)
+    padded_bytes = words * width
+    if padded_bytes != code_bytes:
+        padded = np.zeros((n, padded_bytes), dtype=np.uint8)
+        padded[:, :code_bytes] = codes
+        codes = padded
+    big_endian = np.dtype(SINGLE_WORD_DTYPES[width]).newbyteorder(">")
+    values = codes.view(big_endian).astype(SINGLE_WORD_DTYPES[width])  # (n, words)
+    if code_bytes <= 8:
+        return values.reshape(n)
+    return np.ascontiguousarray(values.T)
+
+
+def keys_to_codes(keys: np.ndarray, code_bytes: int) -> np.ndarray:
+    """Inverse of codes_to_keys."""
+    width = key_width(code_bytes)
+    big_endian = np.dtype(SINGLE_WORD_DTYPES[width]).newbyteorder(">")
+    values = keys.reshape(-1, 1) if keys.ndim == 1 else keys.T
+    raw = np.ascontiguousarray(values.astype(big_endian)).view(np.uint8)
+    return np.ascontiguousarray(raw[:, :code_bytes])
+
+
+def sort_order(keys: np.ndarray) -> np.ndarray:
+    """Stable order that sorts keys ascending (lexicographic over words)."""
+    if keys.ndim == 1:
+        return np.argsort(keys, kind="stable")
+    return np.lexsort(keys[::-1])
+
+
+def find_keys(sorted_keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """Index of each probe in the sorted distinct keys, or -1 where absent (vectorised)."""
+    if sorted_keys.ndim == 1:
+        count = len(sorted_keys)
+        if count == 0:
+            return np.full(len(probes), -1, dtype=np.int64)
+        position = np.searchsorted(sorted_keys, probes)
+        clipped = np.minimum(position, count - 1)
+        return np.where(sorted_keys[clipped] == probes, clipped, -1).astype(np.int64)
+    # multi-word: the first word narrows each probe to a (usually tiny) run, then all words check
+    count = sorted_keys.shape[1]
+    result = np.full(probes.shape[1], -1, dtype=np.int64)
+    if count == 0:
+        return result
+    low = np.searchsorted(sorted_keys[0], probes[0], side="left")
+    high = np.searchsorted(sorted_keys[0], probes[0], side="right")
+    lengths = high - low
+    probe_index = np.repeat(np.arange(probes.shape[1]), lengths)
+    candidate = np.repeat(low - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    equal = (sorted_keys[:, candidate] == probes[:, probe_index]).all(axis=0)
+    result[probe_index[equal]] = candidate[equal]
+    return result

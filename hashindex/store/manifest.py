@@ -1,0 +1,75 @@
+"""manifest.json: what an index holds and how it was made, with a sha256 for every file.
+
+A reader checks the format version and the checksums before trusting anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from hashindex.errors import HashIndexError
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_checksums(root: Path) -> dict[str, dict]:
+    """{relative path: {sha256, bytes}} for every file under root except the manifest."""
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative != MANIFEST_FILE:
+            out[relative] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return out
+
+
+def write_manifest(root: Path, manifest: dict) -> Path:
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "files": file_checksums(root)}
+    path = root / MANIFEST_FILE
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def read_manifest(root: Path, verify: bool = True) -> dict:
+    """Load and check the manifest; `verify` also re-hashes every file it lists."""
+    root = Path(root)
+    if not root.exists():
+        raise HashIndexError(f"index {root} does not exist; build it with `hashindex build`")
+    path = root / MANIFEST_FILE
+    if not path.is_file():
+        raise HashIndexError(f"{root} is not a hashindex index: {MANIFEST_FILE} is missing")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HashIndexError(f"{path} is corrupted: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise HashIndexError(
+            f"{path} has index format version {version!r}; this hashindex reads version "
+            f"{FORMAT_VERSION}: rebuild the index"
+        )
+    for relative, expected in manifest.get("files", {}).items():
+        file_path = root / relative
+        if not file_path.is_file():
+            raise HashIndexError(f"index file {file_path} is missing; rebuild the index")
+        if file_path.stat().st_size != expected["bytes"]:
+            raise HashIndexError(
+                f"index file {file_path} is truncated or changed ({file_path.stat().st_size} "
+                f"bytes, manifest says {expected['bytes']}); rebuild the index"
+            )
+        if verify and sha256_file(file_path) != expected["sha256"]:
+            raise HashIndexError(
+                f"index file {file_path} is corrupted (sha256 differs from the manifest); "
+                "rebuild the index"
+            )
+    return manifest

@@ -1,0 +1,102 @@
+"""Parquet shards: schema, and random access to rows by global row id.
+
+Shards are written with small row groups so that fetching a few result rows reads only the
+row groups that hold them; recently read row groups are kept in a small LRU cache.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ID_COLUMN = "id"
+TEXT_COLUMN = "text"
+CODE_COLUMN = "code"
+EMBEDDING_COLUMN = "embedding"
+RESERVED_COLUMNS = (ID_COLUMN, TEXT_COLUMN, CODE_COLUMN, EMBEDDING_COLUMN)
+ROW_GROUP_ROWS = 4096
+
+
+def shard_name(number: int) -> str:
+    return f"shards/part-{number:05d}.parquet"
+
+
+def shard_schema(metadata: pa.Schema, code_bytes: int, embedding_dim: int | None) -> pa.Schema:
+    fields = [pa.field(ID_COLUMN, pa.string(), nullable=False),
+              pa.field(TEXT_COLUMN, pa.string())]
+    fields += list(metadata)
+    fields.append(pa.field(CODE_COLUMN, pa.binary(code_bytes), nullable=False))
+    if embedding_dim:
+        fields.append(pa.field(EMBEDDING_COLUMN, pa.list_(pa.float16(), embedding_dim)))
+    return pa.schema(fields)
+
+
+def codes_array(codes: np.ndarray) -> pa.FixedSizeBinaryArray:
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(codes.shape[1]), len(codes), [None, pa.py_buffer(codes.tobytes())]
+    )
+
+
+def embeddings_array(embeddings: np.ndarray) -> pa.FixedSizeListArray:
+    half = np.ascontiguousarray(embeddings, dtype=np.float16)
+    return pa.FixedSizeListArray.from_arrays(pa.array(half.reshape(-1)), half.shape[1])
+
+
+class ShardReader:
+    """Global row id → row, across shards listed in the manifest (opened lazily)."""
+
+    def __init__(self, root: Path, shards: list[dict], cache_groups: int = 64):
+        self.root = root
+        self.shards = shards
+        self.row_starts = np.cumsum([0] + [s["rows"] for s in shards])
+        self._files: dict[int, pq.ParquetFile] = {}
+        self._group_starts: dict[int, np.ndarray] = {}
+        self._cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
+        self._cache_groups = cache_groups
+
+    def _file(self, shard: int) -> pq.ParquetFile:
+        if shard not in self._files:
+            handle = pq.ParquetFile(self.root / self.shards[shard]["file"])
+            self._files[shard] = handle
+            sizes = [handle.metadata.row_group(i).num_rows for i in range(handle.num_row_groups)]
+            self._group_starts[shard] = np.cumsum([0, *sizes])
+        return self._files[shard]
+
+    def _group(self, shard: int, group: int) -> pa.Table:
+        key = (shard, group)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        table = self._file(shard).read_row_group(group)
+        self._cache[key] = table
+        if len(self._cache) > self._cache_groups:
+            self._cache.popitem(last=False)
+        return table
+
+    def take(self, rows: np.ndarray) -> pa.Table:
+        """The rows (global ids) in the order given, as one table."""
+        rows = np.asarray(rows, dtype=np.int64)
+        pieces, order = [], []
+        shard_of = np.searchsorted(self.row_starts, rows, side="right") - 1
+        for shard in np.unique(shard_of):
+            self._file(int(shard))
+            in_shard = np.flatnonzero(shard_of == shard)
+            local = rows[in_shard] - self.row_starts[shard]
+            starts = self._group_starts[int(shard)]
+            group_of = np.searchsorted(starts, local, side="right") - 1
+            for group in np.unique(group_of):
+                picked = np.flatnonzero(group_of == group)
+                table = self._group(int(shard), int(group))
+                pieces.append(table.take(pa.array(local[picked] - starts[group])))
+                order.append(in_shard[picked])
+        if not pieces:
+            return None
+        combined = pa.concat_tables(pieces)
+        inverse = np.empty(len(rows), dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(len(rows))
+        return combined.take(pa.array(inverse))

@@ -1,0 +1,83 @@
+"""Embedding cache keyed by model and text hash (SQLite, one file per model).
+
+Rebuilding with another variant or bit width then embeds nothing, and an interrupted build
+resumes: every batch is committed as soon as it is embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("HASHINDEX_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "hashindex"
+    )
+    return Path(root)
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()[:20]
+
+
+class EmbeddingCache:
+    def __init__(self, directory: Path, model_name: str):
+        directory.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")
+        digest = hashlib.sha256(model_name.encode()).hexdigest()[:10]
+        self.path = directory / f"embeddings-{slug}-{digest}.sqlite"
+        self.connection = sqlite3.connect(self.path)
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, vector BLOB NOT NULL)"
+        )
+        self.connection.commit()
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT key, vector FROM embeddings WHERE key IN ({marks})", chunk
+            )
+            for key, vector in rows:
+                found[key] = np.frombuffer(vector, dtype=np.float32)
+        return found
+
+    def put_many(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO embeddings (key, vector) VALUES (?, ?)",
+            [(key, vector.tobytes()) for key, vector in zip(keys, vectors)],
+        )
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def embed_with_cache(
+    texts: list[str], embedder, cache: EmbeddingCache | None
+) -> tuple[np.ndarray, int]:
+    """Embeddings for texts, computing only those the cache lacks. Returns (vectors, computed)."""
+    if cache is None:
+        return embedder.embed(texts), len(texts)
+    keys = [text_key(t) for t in texts]
+    found = cache.get_many(keys)
+    missing = [i for i, key in enumerate(keys) if key not in found]
+    if missing:
+        unique_missing = list(dict.fromkeys(keys[i] for i in missing))
+        first_text = {keys[i]: texts[i] for i in reversed(missing)}
+        vectors = embedder.embed([first_text[k] for k in unique_missing])
+        cache.put_many(unique_missing, vectors)
+        found.update(zip(unique_missing, vectors))
+    else:
+        unique_missing = []
+    return np.stack([found[k] for k in keys]).astype(np.float32), len(unique_missing)

@@ -1,0 +1,159 @@
+"""Turn raw input tables into validated document batches: ids, texts, metadata, embeddings.
+
+Every check names the file, the column or the rows, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hashindex.errors import HashIndexError
+from hashindex.store.shards import RESERVED_COLUMNS
+from indexer.readers import Reader
+
+MAX_ROWS_NAMED = 5
+
+
+@dataclass(frozen=True)
+class ColumnOptions:
+    text_column: str = "text"
+    id_column: str | None = None  # None: the row number
+    embedding_column: str | None = None  # precomputed embeddings: the model is skipped
+    skip_empty: bool = False
+
+
+@dataclass
+class DocumentBatch:
+    ids: list[str]
+    texts: list[str]
+    metadata: pa.Table
+    embeddings: np.ndarray | None  # float32 (n, d) when the input carries them
+    skipped: int = 0
+
+
+def name_rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:MAX_ROWS_NAMED])
+    more = f" and {len(rows) - MAX_ROWS_NAMED} more" if len(rows) > MAX_ROWS_NAMED else ""
+    return f"{shown}{more}"
+
+
+class DocumentStream:
+    """Iterates a reader's tables as DocumentBatch objects (rows numbered from 1)."""
+
+    def __init__(self, reader: Reader, options: ColumnOptions):
+        self.reader = reader
+        self.options = options
+        self.path = reader.path
+        self.embedding_dim: int | None = None
+
+    def check_columns(self, table: pa.Table) -> None:
+        names = table.column_names
+        wanted = [("--text-column", self.options.text_column)]
+        if self.options.id_column:
+            wanted.append(("--id-column", self.options.id_column))
+        if self.options.embedding_column:
+            wanted.append(("--embedding-column", self.options.embedding_column))
+        for flag, column in wanted:
+            if column not in names:
+                raise HashIndexError(
+                    f"{self.path}: no column {column!r} for {flag}; columns are: "
+                    f"{', '.join(names) or '(none)'}"
+                )
+
+    def metadata_columns(self, table: pa.Table) -> list[str]:
+        used = {self.options.text_column, self.options.id_column, self.options.embedding_column}
+        return [c for c in table.column_names if c not in used]
+
+    def batches(self, batch_rows: int) -> Iterator[DocumentBatch]:
+        first_row = 1
+        for table in self.reader.batches(batch_rows):
+            if table.num_rows == 0:
+                continue
+            self.check_columns(table)
+            yield self.to_documents(table, first_row)
+            first_row += table.num_rows
+
+    def to_documents(self, table: pa.Table, first_row: int) -> DocumentBatch:
+        row_numbers = np.arange(first_row, first_row + table.num_rows)
+        text = table.column(self.options.text_column)
+        if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
+            if not pa.types.is_null(text.type):
+                text = text.cast(pa.string())
+        empty = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(
+            text.cast(pa.string())), ""), True))
+        keep = ~empty
+        if empty.any() and not self.options.skip_empty:
+            raise HashIndexError(
+                f"{self.path}: null or empty text in data row(s) {name_rows(row_numbers[empty])} "
+                f"(counting from 1); fix them or pass --skip-empty to drop them"
+            )
+        if self.options.id_column:
+            id_values = table.column(self.options.id_column)
+            null_ids = np.asarray(id_values.is_null())
+            if null_ids.any():
+                raise HashIndexError(
+                    f"{self.path}: null id in --id-column {self.options.id_column!r} at data "
+                    f"row(s) {name_rows(row_numbers[null_ids])} (counting from 1)"
+                )
+            ids = id_values.cast(pa.string()).to_pylist()
+        else:
+            ids = [str(r) for r in row_numbers]
+        embeddings = None
+        if self.options.embedding_column:
+            embeddings = self.embedding_matrix(table.column(self.options.embedding_column),
+                                               row_numbers)
+        metadata = table.select(self.metadata_columns(table))
+        for name in metadata.column_names:
+            if name in RESERVED_COLUMNS:
+                metadata = metadata.rename_columns(
+                    [f"meta_{c}" if c == name else c for c in metadata.column_names]
+                )
+        if not keep.all():
+            mask = pa.array(keep)
+            metadata = metadata.filter(mask)
+            ids = [i for i, k in zip(ids, keep) if k]
+            text = text.filter(mask)
+            embeddings = embeddings[keep] if embeddings is not None else None
+        return DocumentBatch(
+            ids=ids,
+            texts=text.to_pylist(),
+            metadata=metadata,
+            embeddings=embeddings,
+            skipped=int((~keep).sum()),
+        )
+
+    def embedding_matrix(self, column: pa.ChunkedArray, row_numbers: np.ndarray) -> np.ndarray:
+        flag = f"--embedding-column {self.options.embedding_column!r}"
+        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+                or pa.types.is_fixed_size_list(column.type)):
+            raise HashIndexError(
+                f"{self.path}: {flag} holds {column.type}, not lists of numbers"
+            )
+        nulls = np.asarray(column.is_null())
+        if nulls.any():
+            raise HashIndexError(
+                f"{self.path}: {flag} is null at data row(s) {name_rows(row_numbers[nulls])}"
+            )
+        lengths = np.asarray(pc.list_value_length(column))
+        dim = self.embedding_dim or int(lengths[0])
+        wrong = lengths != dim
+        if wrong.any():
+            raise HashIndexError(
+                f"{self.path}: {flag} has dimension {int(lengths[wrong][0])} at data row "
+                f"{int(row_numbers[wrong][0])}, expected {dim} like the first row"
+            )
+        self.embedding_dim = dim
+        values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+        matrix = np.asarray(values, dtype=np.float32).reshape(len(lengths), dim)
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            raise HashIndexError(
+                f"{self.path}: {flag} has NaN or inf at data row(s) "
+                f"{name_rows(row_numbers[~finite])}; fix or drop those rows"
+            )
+        return matrix
