@@ -56,7 +56,7 @@ class SearchResult:
 
 
 class HashIndex:
-    def __init__(self, root: Path, manifest: dict):
+    def __init__(self, root: Path, manifest: dict, embedder=None):
         self.root = root
         self.manifest = manifest
         self.bits = check_bits(manifest["bits"])
@@ -67,12 +67,13 @@ class HashIndex:
         self.metadata_columns = manifest.get("metadata_columns", [])
         self._backends: dict[str, Backend] = {}
         self._encoder = None
-        self._embedder = None
+        self._embedder = embedder
 
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True) -> HashIndex:
+    def open(cls, path: str | Path, verify: bool = True, embedder=None) -> HashIndex:
+        """Open and check an index; `embedder` overrides the text model named in the manifest."""
         root = Path(path)
-        return cls(root, read_manifest(root, verify=verify))
+        return cls(root, read_manifest(root, verify=verify), embedder)
 
     def __len__(self) -> int:
         return int(self.manifest["documents"])

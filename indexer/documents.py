@@ -6,7 +6,7 @@ Every check names the file, the column or the rows, and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,8 @@ class DocumentStream:
 
     def __init__(self, reader: Reader, options: ColumnOptions):
         self.reader = reader
+        if options.id_column is None and reader.default_id_column:
+            options = replace(options, id_column=reader.default_id_column)
         self.options = options
         self.path = reader.path
         self.embedding_dim: int | None = None

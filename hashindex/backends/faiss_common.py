@@ -29,8 +29,8 @@ class FaissBackend(Backend):
     def build(cls, codes, bits):
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         index = cls.make_index(bits, len(codes))
-        if not index.is_trained:
-            index.train(codes)
+        if not index.is_trained:  # an empty collection trains on one zero code
+            index.train(codes if len(codes) else np.zeros((1, bits // 8), dtype=np.uint8))
         if len(codes):
             index.add(codes)
         return cls(bits, index, np.arange(len(codes), dtype=np.int64))

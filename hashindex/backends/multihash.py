@@ -23,4 +23,4 @@ class MultiHashBackend(RangeSearchBackend):
         return faiss.IndexBinaryMultiHash(bits, bits // substring_bits, substring_bits)
 
     def prepare(self, radius):
-        self.index.nflip = radius // self.index.nhash
+        self.index.nflip = min(radius // self.index.nhash, self.index.b)

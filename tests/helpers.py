@@ -1,0 +1,94 @@
+"""Test doubles and small corpora shared by the indexer, engine and CLI tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hashindex.config import TrainConfig
+from indexer.build import BuildConfig, build_index
+from indexer.documents import ColumnOptions
+
+TOPICS = {
+    "cooking": "recipe oven bake flour sugar butter dough bread cake roast",
+    "space": "rocket orbit planet star galaxy telescope astronaut moon launch",
+    "finance": "stock bond market price interest bank loan inflation dividend",
+    "football": "goal match team league striker referee penalty stadium coach",
+}
+FAST_TRAIN = TrainConfig(epochs=5, show_progress=False)
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words embeddings (hashed words), counting its calls."""
+
+    name = "fake-bow-32"
+    dimension = 32
+
+    def __init__(self):
+        self.calls = 0
+        self.texts = 0
+
+    def embed(self, texts, show_progress=False):
+        self.calls += 1
+        self.texts += len(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                digest = hashlib.md5(word.encode()).digest()
+                out[row, digest[0] % self.dimension] += 1.0 if digest[1] % 2 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+def corpus(n: int = 120, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    docs = []
+    for i in range(n):
+        topic = list(TOPICS)[i % len(TOPICS)]
+        words = rng.choice(TOPICS[topic].split(), size=6)
+        docs.append({"doc": f"d{i:04d}", "text": " ".join(words) + f" n{i}", "topic": topic,
+                     "year": 2000 + i % 7})
+    return docs
+
+
+def write_input(docs: list[dict], path: Path, fmt: str) -> Path:
+    if fmt == "jsonl":
+        path = path.with_suffix(".jsonl")
+        path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    elif fmt == "parquet":
+        path = path.with_suffix(".parquet")
+        pq.write_table(pa.Table.from_pylist(docs), path, row_group_size=25)
+    elif fmt == "csv":
+        path = path.with_suffix(".csv")
+        import csv
+
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(docs[0]))
+            writer.writeheader()
+            writer.writerows(docs)
+    elif fmt == "textdir":
+        path.mkdir(parents=True)
+        for d in docs:
+            (path / d["topic"]).mkdir(exist_ok=True)
+            (path / d["topic"] / f"{d['doc']}.txt").write_text(d["text"])
+    return path
+
+
+def build(input_path, out, embedder=None, id_column="doc", bits=16, backend="flat",
+          cache_dir=None, **options) -> object:
+    columns = ColumnOptions(
+        text_column=options.pop("text_column", "text"),
+        id_column=id_column,
+        embedding_column=options.pop("embedding_column", None),
+        skip_empty=options.pop("skip_empty", False),
+    )
+    config = BuildConfig(input=str(input_path), out=str(out), columns=columns, bits=bits,
+                         backend=backend, show_progress=False,
+                         cache_dir=str(cache_dir) if cache_dir else None,
+                         use_cache=cache_dir is not None, **options)
+    return build_index(config, FAST_TRAIN, embedder=embedder)

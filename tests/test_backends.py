@@ -1,0 +1,85 @@
+"""Every backend against a brute-force Hamming scan (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hashindex.backends import BACKENDS
+from hashindex.codes import hamming_distance
+from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes
+
+
+@st.composite
+def code_sets(draw):
+    bits = draw(st.sampled_from([8, 16, 24, 32, 64, 128]))
+    n = draw(st.integers(1, 150))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    # few distinct prototypes with few flipped bits: many duplicates and near neighbours
+    prototypes = rng.integers(0, 256, (max(1, n // 10), bits // 8), dtype=np.uint8)
+    codes = prototypes[rng.integers(0, len(prototypes), n)]
+    flips = rng.random((n, bits // 8)) < 0.05
+    codes = codes ^ (flips * (1 << rng.integers(0, 8, (n, bits // 8)))).astype(np.uint8)
+    if draw(st.booleans()):
+        query = codes[rng.integers(0, n)]
+    else:
+        query = rng.integers(0, 256, bits // 8, dtype=np.uint8)
+    k = draw(st.integers(1, 20))
+    max_radius = draw(st.integers(0, min(bits, 12)))
+    return bits, codes, query, k, max_radius
+
+
+def brute_force(codes, query, k, max_radius):
+    distances = hamming_distance(query, codes)
+    within = np.sort(distances[distances <= max_radius])
+    radius = max_radius if len(within) < k else int(within[k - 1])
+    return set(np.flatnonzero(distances <= radius).tolist()), distances
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(code_sets())
+def test_every_backend_against_brute_force(data):
+    bits, codes, query, k, max_radius = data
+    expected, distances = brute_force(codes, query, k, max_radius)
+    for name, cls in BACKENDS.items():
+        result = cls.build(codes, bits).search(query, k, max_radius)
+        got = result.rows.tolist()
+        assert len(got) == len(set(got)), name
+        assert np.array_equal(result.distances, distances[result.rows]), name
+        assert (np.diff(result.distances) >= 0).all(), name
+        if cls.exact:
+            assert set(got) == expected, name
+            assert result.exact
+        else:
+            assert set(got) <= set(np.flatnonzero(distances <= max_radius).tolist()), name
+            assert not result.exact
+
+
+@given(st.sampled_from([8, 16, 24, 40, 64, 96, 128]), st.integers(0, 2**32 - 1))
+def test_keys_round_trip_and_lookup(bits, seed):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (30, bits // 8), dtype=np.uint8)
+    keys = codes_to_keys(codes)
+    assert np.array_equal(keys_to_codes(keys, bits // 8), codes)
+    table = BACKENDS["table"].build(codes, bits).table
+    found = find_keys(table.keys, keys)
+    assert (found >= 0).all()
+    assert np.array_equal(table.bucket_codes()[found], codes)
+    assert (find_keys(table.keys, codes_to_keys(codes ^ np.uint8(0)) ^ 0) >= 0).all()
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_empty_index(name):
+    backend = BACKENDS[name].build(np.zeros((0, 2), dtype=np.uint8), 16)
+    result = backend.search(np.zeros(2, dtype=np.uint8), 5, 16)
+    assert len(result.rows) == 0
+
+
+def test_table_switches_to_scan_for_large_radii():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, (50, 8), dtype=np.uint8)
+    query = rng.integers(0, 256, 8, dtype=np.uint8)
+    result = BACKENDS["table"].build(codes, 64).search(query, 3, 64)
+    expected, _ = brute_force(codes, query, 3, 64)
+    assert set(result.rows.tolist()) == expected and result.radius > 5

@@ -1,0 +1,213 @@
+"""The CLI: the happy path, and every bad input giving a one-line message and exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import FakeEmbedder, build, corpus, write_input
+
+import indexer.build
+import indexer.embedder
+from hashindex.cli import main
+
+
+@pytest.fixture(autouse=True)
+def fake_text_model(monkeypatch):
+    """Every text model the CLI asks for is the fake bag-of-words one."""
+    monkeypatch.setattr(indexer.build, "Embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(indexer.embedder, "Embedder", lambda *a, **k: FakeEmbedder())
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_bad_input(result, *fragments):
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture()
+def source(tmp_path):
+    return write_input(corpus(60), tmp_path / "docs", "jsonl")
+
+
+@pytest.fixture()
+def built(tmp_path, source):
+    build(source, tmp_path / "index", FakeEmbedder(), bits=16, store_embeddings=True)
+    return tmp_path / "index"
+
+
+def build_args(source, out, *extra):
+    return ["build", source, "--out", out, "--bits", "16", "--epochs", "2", "--quiet",
+            "--no-cache", *extra]
+
+
+def test_build_query_info_happy_path(tmp_path, source):
+    out = tmp_path / "idx"
+    result = run(*build_args(source, out, "--id-column", "doc", "--store-embeddings"))
+    assert result.exit_code == 0, result.output
+    assert "distinct codes" in result.output and "docs/s" in result.output
+    text = corpus(60)[5]["text"]
+    result = run("query", out, text, "-k", "3")
+    assert result.exit_code == 0, result.output
+    assert "d0005" in result.output.splitlines()[2] and "radius reached" in result.output
+    result = run("query", out, text, "-k", "3", "--json")
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert records[0]["id"] == "d0005" and records[0]["distance"] == 0 and len(records) == 3
+    info = run("info", out, "--json")
+    assert json.loads(info.output)["manifest"]["documents"] == 60
+    assert "variant / bits" in run("info", out).output
+
+
+def test_queries_file_writes_jsonl(tmp_path, built):
+    docs = corpus(60)
+    queries = tmp_path / "q.txt"
+    queries.write_text(docs[1]["text"] + "\n" + json.dumps({"text": docs[2]["text"]}) + "\n")
+    result = run("query", built, "--queries", queries, "-k", "2")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["id"] for r in records if r["rank"] == 1] == ["d0001", "d0002"]
+
+
+def test_variants_lists_every_backbone():
+    from hashindex.models import VARIANTS
+
+    output = run("variants").output
+    for name in VARIANTS:
+        assert any(line.startswith(name + " ") for line in output.splitlines())
+
+
+def bad_file(tmp_path, name, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+BUILD_CASES = {
+    "missing file": (lambda t, s: build_args(t / "nope.jsonl", t / "o"), ["nope.jsonl",
+                                                                          "does not exist"]),
+    "unknown extension": (lambda t, s: build_args(bad_file(t, "a.xyz", b"x"), t / "o"),
+                          ["a.xyz", "unknown format"]),
+    "unknown --format": (lambda t, s: build_args(s, t / "o", "--format", "xml"),
+                         ["--format", "'xml'"]),
+    "missing text column": (lambda t, s: build_args(s, t / "o", "--text-column", "body"),
+                            ["'body'", "--text-column", "doc, text, topic, year"]),
+    "missing id column": (lambda t, s: build_args(s, t / "o", "--id-column", "key"),
+                          ["'key'", "--id-column"]),
+    "missing embedding column": (lambda t, s: build_args(s, t / "o", "--embedding-column", "v"),
+                                 ["'v'", "--embedding-column"]),
+    "empty input": (lambda t, s: build_args(bad_file(t, "e.jsonl", b""), t / "o"),
+                    ["e.jsonl", "no documents"]),
+    "empty text": (lambda t, s: build_args(bad_file(
+        t, "n.jsonl", b'{"text": "a b"}\n{"text": ""}\n{"text": null}\n'), t / "o"),
+        ["n.jsonl", "row(s) 2, 3", "--skip-empty"]),
+    "duplicate ids": (lambda t, s: build_args(bad_file(
+        t, "d.jsonl", b'{"k": "x", "text": "a"}\n{"k": "x", "text": "b"}\n'), t / "o",
+        "--id-column", "k"), ["d.jsonl", "duplicate id 'x'"]),
+    "non-utf8 jsonl": (lambda t, s: build_args(bad_file(
+        t, "u.jsonl", b'{"text": "ok"}\n{"text": "bad \xff"}\n'), t / "o"),
+        ["u.jsonl", "invalid UTF-8 at byte offset 29"]),
+    "non-utf8 csv": (lambda t, s: build_args(bad_file(t, "u.csv", b"text\nfine\nbad\xfe\n"),
+                                             t / "o"), ["u.csv", "byte offset 13"]),
+    "bad bits": (lambda t, s: build_args(s, t / "o") + ["--bits", "12"], ["bits=12"]),
+    "unknown variant": (lambda t, s: build_args(s, t / "o", "--variant", "huge"),
+                        ["unknown variant 'huge'"]),
+    "unknown backend": (lambda t, s: build_args(s, t / "o", "--backend", "lsh"),
+                        ["unknown backend 'lsh'"]),
+    "output inside input": (lambda t, s: build_args(write_input(corpus(5), t / "tree", "textdir"),
+                                                    t / "tree" / "idx"), ["inside the input"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUILD_CASES))
+def test_build_bad_input(tmp_path, source, case):
+    make_args, fragments = BUILD_CASES[case]
+    args = make_args(tmp_path, source)
+    before = set(tmp_path.rglob("*"))
+    result = run(*args)
+    assert_bad_input(result, *fragments)
+    assert set(tmp_path.rglob("*")) == before, "a failed build must write nothing"
+
+
+def embedding_input(tmp_path, dims, nan_row=None):
+    docs = corpus(10)
+    for i, d in enumerate(docs):
+        d["vec"] = [0.1] * dims[i % len(dims)]
+    if nan_row is not None:
+        docs[nan_row]["vec"][0] = float("nan")
+    return write_input(docs, tmp_path / "emb", "parquet")
+
+
+def test_embedding_column_wrong_dimension(tmp_path):
+    source = embedding_input(tmp_path, [8, 8, 8, 9])
+    result = run(*build_args(source, tmp_path / "o", "--embedding-column", "vec"))
+    assert_bad_input(result, "emb.parquet", "dimension 9 at data row 4", "expected 8")
+
+
+def test_embedding_column_with_nan(tmp_path):
+    source = embedding_input(tmp_path, [8], nan_row=6)
+    result = run(*build_args(source, tmp_path / "o", "--embedding-column", "vec"))
+    assert_bad_input(result, "NaN", "row(s) 7")
+
+
+def test_encoder_of_other_dimension_or_model(tmp_path, source, built):
+    wrong_dim = embedding_input(tmp_path, [8])
+    result = run(*build_args(wrong_dim, tmp_path / "o", "--embedding-column", "vec",
+                             "--encoder", built / "encoder"))
+    assert_bad_input(result, "--encoder", "'fake-bow-32'", "'precomputed'")
+    result = run(*build_args(source, tmp_path / "o2", "--model", "other/model",
+                             "--encoder", built / "encoder"))
+    # the fake embedder reports its own name, so force a mismatch through the saved config
+    config = built / "encoder" / "config.json"
+    config.write_text(config.read_text().replace("fake-bow-32", "some/other-model"))
+    result = run(*build_args(source, tmp_path / "o3", "--encoder", built / "encoder"))
+    assert_bad_input(result, "--encoder", "'some/other-model'")
+
+
+def test_existing_index_needs_overwrite(tmp_path, source, built):
+    result = run(*build_args(source, built))
+    assert_bad_input(result, "already exists", "--overwrite")
+    assert run(*build_args(source, built, "--overwrite")).exit_code == 0
+
+
+QUERY_CASES = {
+    "k below 1": (["-k", "0"], ["k=0"]),
+    "negative radius": (["--radius", "-1"], ["radius=-1"]),
+    "radius above bits": (["--radius", "17"], ["radius=17", "0 to 16"]),
+    "unknown backend": (["--backend", "annoy"], ["unknown backend 'annoy'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QUERY_CASES))
+def test_query_bad_input(built, case):
+    extra, fragments = QUERY_CASES[case]
+    assert_bad_input(run("query", built, "rocket orbit", *extra), *fragments)
+
+
+def test_query_empty_text_and_missing_index(tmp_path, built):
+    assert_bad_input(run("query", built, "   "), "query text is empty")
+    assert_bad_input(run("query", tmp_path / "nothing", "x"), "nothing", "does not exist")
+    (built / "manifest.json").write_text("{broken")
+    assert_bad_input(run("query", built, "x"), "manifest.json", "corrupted")
+
+
+def test_query_missing_index_file(built):
+    (built / "table" / "keys.npy").unlink()
+    assert_bad_input(run("query", built, "x"), "keys.npy", "missing")
+
+
+def test_wrong_code_or_embedding_for_index(built):
+    from hashindex.engine import HashIndex
+    from hashindex.errors import HashIndexError
+
+    index = HashIndex.open(built, embedder=FakeEmbedder())
+    with pytest.raises(HashIndexError, match="16-bit code of 2 uint8 bytes"):
+        index.search(np.zeros(4, dtype=np.uint8))
+    with pytest.raises(HashIndexError, match="dimension 5"):
+        index.search(np.zeros(5, dtype=np.float32))

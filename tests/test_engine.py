@@ -1,0 +1,80 @@
+"""HashIndex: search semantics on a real (fake-embedded) index."""
+
+import numpy as np
+import pytest
+from helpers import FakeEmbedder, build, corpus, write_input
+
+from hashindex.backends import BACKENDS
+from hashindex.engine import HashIndex
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("engine")
+    source = write_input(corpus(150), root / "docs", "jsonl")
+    build(source, root / "index", FakeEmbedder(), bits=32, store_embeddings=True)
+    return HashIndex.open(root / "index", embedder=FakeEmbedder())
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_own_text_comes_first_at_distance_zero(index, backend):
+    doc = corpus(150)[17]
+    result = index.search(doc["text"], k=5, backend=backend)
+    assert result.hits[0].id == "d0017" and result.hits[0].distance == 0
+    assert result.hits[0].metadata == {"topic": doc["topic"], "year": doc["year"]}
+    assert result.hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert [h.distance for h in result.hits] == sorted(h.distance for h in result.hits)
+
+
+def test_ties_broken_by_cosine_then_id(index):
+    result = index.search(corpus(150)[3]["text"], k=20, rerank=True)
+    for a, b in zip(result.hits, result.hits[1:]):
+        assert (a.distance, -a.score) <= (b.distance, -b.score)
+    plain = index.search(corpus(150)[3]["text"], k=20, rerank=False)
+    for a, b in zip(plain.hits, plain.hits[1:]):
+        assert (a.distance, a.id) <= (b.distance, b.id)
+
+
+def test_no_exact_match_at_radius_zero_says_so(index):
+    codes = index.all_codes()
+    present = {c.tobytes() for c in codes}
+    rng = np.random.default_rng(0)
+    absent = next(c for c in rng.integers(0, 256, (1000, 4), dtype=np.uint8)
+                  if c.tobytes() not in present)
+    result = index.search(absent, k=3, max_radius=0)
+    assert result.hits == [] and result.radius == 0
+    assert any("no document within radius 0" in note for note in result.notes)
+
+
+def test_k_larger_than_index(index):
+    result = index.search(corpus(150)[0]["text"], k=1000)
+    assert len(result.hits) == 150 and len({h.id for h in result.hits}) == 150
+
+
+def test_batch_equals_single(index):
+    queries = [d["text"] for d in corpus(150)[:6]] + [index.all_codes()[9]]
+    batch = index.search_batch(queries, k=4)
+    single = [index.search(q, k=4) for q in queries]
+    assert [[h.id for h in r.hits] for r in batch] == [[h.id for h in r.hits] for r in single]
+
+
+def test_rerank_candidates_ranks_by_cosine(index):
+    query = corpus(150)[40]["text"]
+    result = index.search(query, k=5, rerank_candidates=40)
+    assert result.candidates >= 40
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    embedding = FakeEmbedder().embed([query])[0]
+    texts = [d["text"] for d in corpus(150)]
+    exact = np.argsort(-(FakeEmbedder().embed(texts) @ embedding))[0]
+    assert result.hits[0].id == f"d{exact:04d}"
+
+
+def test_query_by_code_and_embedding_agree(index):
+    text = corpus(150)[11]["text"]
+    embedding = FakeEmbedder().embed([text])[0]
+    by_text = index.search(text, k=3)
+    by_embedding = index.search(embedding, k=3)
+    by_code = index.search(np.frombuffer(by_text.query_code, dtype=np.uint8), k=3, rerank=False)
+    assert [h.id for h in by_text.hits] == [h.id for h in by_embedding.hits]
+    assert by_code.hits[0].distance == 0
