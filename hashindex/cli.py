@@ -82,12 +82,14 @@ def positive(ctx, param, value):
 @click.option("--cache-dir", default=None, help="Embedding cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Set a model field, e.g. noise=masking, sparse_k=16, hidden=512,256.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(input_path, out, sample, input_format, text_column, id_column, embedding_column,
           skip_empty, model, variant, bits, epochs, seed, backend, shard_rows, store_embeddings,
-          encoder, cache_dir, no_cache, overwrite, quiet):
+          encoder, cache_dir, no_cache, overwrite, options, quiet):
     """Build an index from INPUT (Parquet, JSONL, CSV or a folder of .txt/.md files)."""
-    from hashindex.config import TrainConfig, replace_fields
+    from hashindex.config import ModelConfig, TrainConfig, parse_options, replace_fields
     from indexer.build import BuildConfig, build_index
     from indexer.documents import ColumnOptions
     from indexer.embedder import DEFAULT_MODEL
@@ -109,7 +111,8 @@ def build(input_path, out, sample, input_format, text_column, id_column, embeddi
         overwrite=overwrite, cache_dir=cache_dir, use_cache=not no_cache, show_progress=not quiet,
     )
     train_config = replace_fields(TrainConfig(show_progress=not quiet), epochs=epochs, seed=seed)
-    report = build_index(config, train_config)
+    model_config = ModelConfig(**parse_options(ModelConfig, list(options)))
+    report = build_index(config, train_config, model_config)
     print_build_summary(report)
 
 

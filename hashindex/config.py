@@ -92,6 +92,37 @@ def dataclass_from_dict(cls, data: dict):
     return cls(**values)
 
 
+def parse_options(cls, options: list[str]) -> dict:
+    """`KEY=VALUE` strings → typed field values of the dataclass `cls` (e.g. ModelConfig)."""
+    defaults = {f.name: f.default for f in fields(cls)}
+    out = {}
+    for option in options:
+        key, sep, raw = option.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in defaults:
+            raise HashIndexError(
+                f"--option {option!r} is not KEY=VALUE with KEY one of: {', '.join(defaults)}"
+            )
+        default = defaults[key]
+        try:
+            if key == "hidden":
+                value = tuple(int(w) for w in raw.split(",") if w.strip())
+            elif isinstance(default, bool):
+                value = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                value = int(raw)
+            elif isinstance(default, float):
+                value = float(raw)
+            else:
+                value = raw
+        except ValueError:
+            raise HashIndexError(
+                f"--option {option!r}: {raw!r} is not a valid {type(default).__name__}"
+            ) from None
+        out[key] = value
+    return out
+
+
 def replace_fields(config, **changes):
     """dataclasses.replace that ignores None values (CLI options left unset)."""
     from dataclasses import replace

@@ -65,6 +65,15 @@ def test_build_query_info_happy_path(tmp_path, source):
     assert "variant / bits" in run("info", out).output
 
 
+def test_model_options_reach_the_model(tmp_path, source):
+    out = tmp_path / "idx"
+    result = run(*build_args(source, out, "--variant", "denoising", "--option", "noise=masking",
+                             "--option", "hidden=24,12"))
+    assert result.exit_code == 0, result.output
+    model = json.loads((out / "manifest.json").read_text())["model"]
+    assert model["noise"] == "masking" and model["hidden"] == [24, 12]
+
+
 def test_queries_file_writes_jsonl(tmp_path, built):
     docs = corpus(60)
     queries = tmp_path / "q.txt"
@@ -120,6 +129,10 @@ BUILD_CASES = {
                         ["unknown variant 'huge'"]),
     "unknown backend": (lambda t, s: build_args(s, t / "o", "--backend", "lsh"),
                         ["unknown backend 'lsh'"]),
+    "unknown model option": (lambda t, s: build_args(s, t / "o", "--option", "nope=1"),
+                             ["--option 'nope=1'", "noise_level"]),
+    "badly typed option": (lambda t, s: build_args(s, t / "o", "--option", "sparse_k=many"),
+                           ["'many' is not a valid int"]),
     "output inside input": (lambda t, s: build_args(write_input(corpus(5), t / "tree", "textdir"),
                                                     t / "tree" / "idx"), ["inside the input"]),
 }

@@ -1,9 +1,13 @@
-"""Deep autoencoder with configurable widths (default 512, 256 between input and code)."""
+"""Deep autoencoder with configurable widths (default 256, 128 between input and code).
+
+The default is narrower than the classic 512→256 so that encoding keeps up with writing:
+about 2.5× fewer multiply-adds per document (see benchmarks/results/build_speed.md).
+"""
 
 from hashindex.models.base import BinaryAutoencoder
 
 
 class DeepAutoencoder(BinaryAutoencoder):
     name = "deep"
-    description = "deep MLP encoder/decoder (default widths 512→256) around the code layer"
-    default_hidden = (512, 256)
+    description = "deep MLP encoder/decoder (default widths 256→128, configurable) around the code"
+    default_hidden = (256, 128)

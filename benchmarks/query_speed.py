@@ -1,0 +1,132 @@
+"""Query latency on N synthetic documents (default 1M) at 32, 64 and 128 bits: the table's
+Hamming ball at radius 0–3, top-10 by the table and by every FAISS backend, and exact float
+search (FAISS IndexFlatIP on the 384-d embeddings), all in one run. Writes
+benchmarks/results/query_speed.{md,csv,png}.
+
+    python -m benchmarks.query_speed [--documents 1000000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from benchmarks.common import clustered_embeddings, machine_record
+from hashindex.backends import BACKENDS
+from hashindex.config import TrainConfig
+from hashindex.encoding import encode_codes
+from hashindex.training import train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+K = 10
+
+
+def latencies(search, queries) -> np.ndarray:
+    out = np.empty(len(queries))
+    for i, query in enumerate(queries):
+        start = time.perf_counter()
+        search(query)
+        out[i] = time.perf_counter() - start
+    return out
+
+
+def row(bits, method, seconds, extra="") -> dict:
+    return {"bits": bits, "method": method, "p50_ms": 1000 * np.percentile(seconds, 50),
+            "p99_ms": 1000 * np.percentile(seconds, 99), "qps": len(seconds) / seconds.sum(),
+            "note": extra}
+
+
+def run_bits(bits, embeddings, queries, rows):
+    n = len(embeddings)
+    model = train(embeddings[:50_000], "deep", bits,
+                  TrainConfig(epochs=5, show_progress=False)).model
+    codes = encode_codes(model, embeddings)
+    query_codes = encode_codes(model, queries)
+    table = BACKENDS["table"].build(codes, bits)
+    for radius in range(4):
+        found: list[int] = []
+        seconds = latencies(lambda q, r=radius, out=found: out.append(
+            len(table.search(q, n + 1, r).rows)), query_codes)
+        rows.append(row(bits, f"table ball r={radius}", seconds,
+                        f"mean {np.mean(found):.1f} documents in the ball"))
+    reached = []
+    seconds = latencies(lambda q: reached.append(table.search(q, K, bits).radius), query_codes)
+    rows.append(row(bits, "table top-10", seconds, f"mean radius {np.mean(reached):.2f}"))
+    for name in ("flat", "hash", "multihash", "ivf", "hnsw"):
+        backend = BACKENDS[name].build(codes, bits)
+        seconds = latencies(lambda q, b=backend: b.search(q, K, bits), query_codes)
+        rows.append(row(bits, f"{name} top-10", seconds,
+                        "exact" if backend.exact else "approximate"))
+    keys, offsets, ids = (table.table.keys, table.table.offsets, table.table.rows)
+    table_bytes = keys.nbytes + offsets.nbytes + ids.nbytes
+    raw_bytes = codes.nbytes + n * ids.dtype.itemsize
+    return table_bytes / raw_bytes, table.table.distinct_codes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--documents", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--bits", type=int, nargs="+", default=[32, 64, 128])
+    args = parser.parse_args()
+    embeddings, _ = clustered_embeddings(args.documents + args.queries)
+    queries, embeddings = embeddings[: args.queries], embeddings[args.queries :]
+    rows: list[dict] = []
+    flat_ip = faiss.IndexFlatIP(embeddings.shape[1])
+    flat_ip.add(embeddings)
+    seconds = latencies(lambda q: flat_ip.search(q[None], K), queries)
+    rows.append(row("float", "exact float IndexFlatIP top-10", seconds, "384-d float32"))
+    memory = {}
+    for bits in args.bits:
+        memory[bits] = run_bits(bits, embeddings, queries, rows)
+    write_report(rows, memory, args)
+
+
+def write_report(rows, memory, args) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "query_speed.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    float_p50 = rows[0]["p50_ms"]
+    lines = [f"# Query latency, {args.documents:,} synthetic documents, {args.queries} queries",
+             "", machine_record(), "",
+             "Single-threaded-per-query latency (one query at a time), top-10 unless a radius "
+             "is given. Speed-up is the exact float search p50 divided by the row's p50.", "",
+             "| bits | method | p50 ms | p99 ms | queries/s | × float | note |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['bits']} | {r['method']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+                     f"{r['qps']:,.0f} | {float_p50 / r['p50_ms']:,.1f} | {r['note']} |")
+    lines += ["", "Table memory (keys + offsets + row ids) relative to raw codes + row ids:", ""]
+    for bits, (ratio, distinct) in memory.items():
+        lines.append(f"- {bits} bits: {ratio:.2f}× ({distinct:,} distinct codes)")
+    (RESULTS / "query_speed.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(rows)
+
+
+def plot(rows) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    labels = [f"{r['bits']}: {r['method']}" for r in rows]
+    ax.barh(labels, [r["p50_ms"] for r in rows])
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency per query (ms, log scale)")
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "query_speed.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
