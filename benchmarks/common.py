@@ -10,21 +10,7 @@ import time
 
 import numpy as np
 
-
-def clustered_embeddings(n: int, dim: int = 384, clusters: int = 2000, noise: float = 0.6,
-                         seed: int = 0, chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-norm float32 points around random centres (cluster labels returned too)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    labels = rng.integers(0, clusters, n)
-    out = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, chunk):
-        part = labels[start : start + chunk]
-        points = centres[part] + (noise / np.sqrt(dim)) * rng.standard_normal(
-            (len(part), dim), dtype=np.float32)
-        out[start : start + chunk] = points / np.linalg.norm(points, axis=1, keepdims=True)
-    return out, labels
+from indexer.bench.datasets import clustered_embeddings  # noqa: F401 (re-exported)
 
 
 class Timer:

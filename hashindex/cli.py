@@ -248,5 +248,33 @@ def query(index, text, k, radius, backend, rerank_candidates, no_rerank, queries
         print_result_table(text, result)
 
 
+@main.command()
+@click.option("--dataset", required=True, help="bbc-news, stdlib-docs or synthetic.")
+@click.option("--methods", default=None,
+              help="Comma-separated methods (default: every baseline and ae:<variant>).")
+@click.option("--bits", "bits_list", default="16,32,64,128", show_default=True,
+              help="Comma-separated code lengths.")
+@click.option("--seeds", default=3, show_default=True, type=int)
+@click.option("--size", default=100_000, show_default=True, type=int,
+              help="Documents for the synthetic dataset.")
+@click.option("--out", required=True, help="Folder for report.md, CSVs and plots.")
+@click.option("--cache-dir", default=None, help="Embedding cache folder.")
+@click.option("--quiet", is_flag=True)
+def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, quiet):
+    """Retrieval quality and speed of every method on a labelled dataset."""
+    from indexer.bench.run import DEFAULT_METHODS, run_bench
+    from indexer.cache import default_cache_dir
+
+    try:
+        bits = [int(b) for b in bits_list.split(",") if b.strip()]
+    except ValueError:
+        raise HashIndexError(f"--bits {bits_list!r} must be comma-separated integers") from None
+    chosen = [m.strip() for m in methods.split(",")] if methods else list(DEFAULT_METHODS)
+    folder = run_bench(dataset, chosen, bits, seeds, Path(out),
+                       Path(cache_dir) if cache_dir else default_cache_dir() / "bench",
+                       size=size, show_progress=not quiet)
+    click.echo((folder / "report.md").read_text())
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,25 @@
+"""The registry of hashing methods compared by `hashindex bench`: the baselines by name, and
+every autoencoder variant as `ae:<variant>`."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from hashindex.baselines.autoencoder import AutoencoderMethod
+from hashindex.baselines.base import HashingMethod
+from hashindex.baselines.itq import ITQMethod
+from hashindex.baselines.lsh import LSHMethod
+from hashindex.baselines.pca_sign import PCASignMethod
+from hashindex.baselines.sign import SignMethod
+from hashindex.errors import HashIndexError
+from hashindex.models import VARIANTS
+
+BASELINES = {cls.name: cls for cls in (SignMethod, PCASignMethod, LSHMethod, ITQMethod)}
+METHODS = {**BASELINES,
+           **{f"ae:{name}": partial(AutoencoderMethod, variant=name) for name in VARIANTS}}
+
+
+def create_method(name: str, bits: int, seed: int) -> HashingMethod:
+    if name not in METHODS:
+        raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return METHODS[name](bits, seed)

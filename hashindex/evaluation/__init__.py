@@ -1,0 +1,1 @@
+"""Retrieval-quality metrics: arrays in, numbers out, no I/O."""

@@ -1,0 +1,1 @@
+"""Retrieval-quality benchmark: datasets, the evaluation protocol and the report."""
