@@ -24,6 +24,7 @@ from hashindex.training import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
+SLOW_QUERIES = 10
 
 
 def latencies(search, queries) -> np.ndarray:
@@ -59,9 +60,12 @@ def run_bits(bits, embeddings, queries, rows):
     rows.append(row(bits, "table top-10", seconds, f"mean radius {np.mean(reached):.2f}"))
     for name in ("flat", "hash", "multihash", "ivf", "hnsw"):
         backend = BACKENDS[name].build(codes, bits)
-        seconds = latencies(lambda q, b=backend: b.search(q, K, bits), query_codes)
+        # the FAISS hash indexes probe every flip of their keys up to the k-th distance, which
+        # takes seconds per query here: they get a subset of the queries to bound the run
+        subset = query_codes[:SLOW_QUERIES] if name in ("hash", "multihash") else query_codes
+        seconds = latencies(lambda q, b=backend: b.search(q, K, bits), subset)
         rows.append(row(bits, f"{name} top-10", seconds,
-                        "exact" if backend.exact else "approximate"))
+                        ("exact" if backend.exact else "approximate") + f", {len(subset)} queries"))
     keys, offsets, ids = (table.table.keys, table.table.offsets, table.table.rows)
     table_bytes = keys.nbytes + offsets.nbytes + ids.nbytes
     raw_bytes = codes.nbytes + n * ids.dtype.itemsize

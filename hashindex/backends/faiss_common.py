@@ -84,9 +84,21 @@ class RangeSearchBackend(FaissBackend):
         return self.finish(labels, distances, radius, len(labels))
 
     def radius_for_k(self, query: np.ndarray, k: int, max_radius: int) -> int:
-        """Smallest radius ≤ max_radius holding k documents, grown one radius at a time."""
-        for radius in range(max_radius + 1):
-            labels, _ = self.range_within(query, radius)
-            if len(labels) >= k:
-                return radius
-        return max_radius
+        """Smallest radius ≤ max_radius holding k documents: doubling, then bisection, so a
+        far k-th neighbour costs O(log r) range searches instead of r."""
+
+        def holds_k(radius: int) -> bool:
+            return len(self.range_within(query, radius)[0]) >= k
+
+        low, high = -1, 0  # invariant: low does not hold k; high is the next radius to test
+        while not holds_k(high):
+            if high >= max_radius:
+                return max_radius
+            low, high = high, min(max(1, 2 * high), max_radius)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if holds_k(middle):
+                high = middle
+            else:
+                low = middle
+        return high

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.codes import code_bytes as bytes_for_bits
-from hashindex.codes import hamming_ball_masks, hamming_distance
+from hashindex.codes import hamming_ball_masks
 from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes, sort_order
 
 TABLE_FILES = ("keys.npy", "offsets.npy", "rows.npy")
@@ -105,19 +105,14 @@ class HashTable:
         return comb(self.bits, radius) <= max(self.distinct_codes, 1)
 
     def bucket_distances(self, query_code: np.ndarray) -> np.ndarray:
-        """Hamming distance from the query to every distinct code (the scan path)."""
-        return hamming_distance(query_code, self.bucket_codes())
+        """Hamming distance from the query to every distinct code, by popcount on the integer
+        keys (one word per code up to 64 bits): the scan path for large radii."""
+        query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
+        counts = np.bitwise_count(np.asarray(self.keys) ^ query_key)
+        return counts.astype(np.int64) if counts.ndim == 1 else counts.sum(axis=0, dtype=np.int64)
 
-    def probe(self, query_code: np.ndarray, radius: int,
-              bucket_distances: np.ndarray | None = None) -> BallProbe:
-        """All rows whose code is at Hamming distance exactly `radius` from `query_code`.
-
-        By bit flips while that takes fewer look-ups than there are distinct codes; beyond, by
-        selecting the buckets at that distance from `bucket_distances` (same answer, bounded cost).
-        """
-        if bucket_distances is not None:
-            buckets = np.flatnonzero(bucket_distances == radius)
-            return BallProbe(self.rows_of_buckets(buckets), buckets, self.distinct_codes)
+    def probe(self, query_code: np.ndarray, radius: int) -> BallProbe:
+        """All rows whose code is at Hamming distance exactly `radius`, by bit flips."""
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
         mask_keys = mask_keys_for(self.bits, radius)
         probes = query_key ^ mask_keys  # broadcasts for single- and multi-word keys
