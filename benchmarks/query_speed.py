@@ -42,7 +42,7 @@ def row(bits, method, seconds, extra="") -> dict:
             "note": extra}
 
 
-def run_bits(bits, embeddings, queries, rows):
+def run_bits(bits, embeddings, queries, rows, backends):
     n = len(embeddings)
     model = train(embeddings[:50_000], "deep", bits,
                   TrainConfig(epochs=5, show_progress=False)).model
@@ -58,7 +58,7 @@ def run_bits(bits, embeddings, queries, rows):
     reached = []
     seconds = latencies(lambda q: reached.append(table.search(q, K, bits).radius), query_codes)
     rows.append(row(bits, "table top-10", seconds, f"mean radius {np.mean(reached):.2f}"))
-    for name in ("flat", "hash", "multihash", "ivf", "hnsw"):
+    for name in backends:
         backend = BACKENDS[name].build(codes, bits)
         # the FAISS hash indexes probe every flip of their keys up to the k-th distance, which
         # takes seconds per query here: they get a subset of the queries to bound the run
@@ -77,6 +77,9 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--bits", type=int, nargs="+", default=[32, 64, 128])
+    parser.add_argument("--backends", nargs="+", default=["flat", "hash", "multihash", "ivf",
+                                                          "hnsw"])
+    parser.add_argument("--name", default="query_speed", help="Results file name stem.")
     args = parser.parse_args()
     embeddings, _ = clustered_embeddings(args.documents + args.queries)
     queries, embeddings = embeddings[: args.queries], embeddings[args.queries :]
@@ -87,13 +90,13 @@ def main() -> None:
     rows.append(row("float", "exact float IndexFlatIP top-10", seconds, "384-d float32"))
     memory = {}
     for bits in args.bits:
-        memory[bits] = run_bits(bits, embeddings, queries, rows)
+        memory[bits] = run_bits(bits, embeddings, queries, rows, args.backends)
     write_report(rows, memory, args)
 
 
 def write_report(rows, memory, args) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "query_speed.csv", "w", newline="") as handle:
+    with open(RESULTS / f"{args.name}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -110,12 +113,12 @@ def write_report(rows, memory, args) -> None:
     lines += ["", "Table memory (keys + offsets + row ids) relative to raw codes + row ids:", ""]
     for bits, (ratio, distinct) in memory.items():
         lines.append(f"- {bits} bits: {ratio:.2f}× ({distinct:,} distinct codes)")
-    (RESULTS / "query_speed.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(rows)
+    plot(rows, RESULTS / f"{args.name}.png")
 
 
-def plot(rows) -> None:
+def plot(rows, path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,7 +132,7 @@ def plot(rows) -> None:
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "query_speed.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def train_rbm(
     weights = 0.1 * torch.randn(hidden_units, v, generator=generator) / v**0.5
     hidden_bias = torch.zeros(hidden_units)
     visible_bias = visible.mean(dim=0).clone() if gaussian_visible else torch.zeros(v)
-    rate = learning_rate
+    # Gaussian visible units: the CD gradient grows with the visible dimension, so the rate is
+    # scaled down past 32 inputs (lr 0.1 diverged on 384-d MiniLM embeddings)
+    rate = learning_rate * min(1.0, 32 / v) if gaussian_visible else learning_rate
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):

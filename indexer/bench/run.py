@@ -37,15 +37,21 @@ def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int
     summaries, engine_rows = [], []
     jobs = [(m, b, s) for m in methods for b in bits_list for s in range(seeds)
             if not (m == "sign" and b != bits_list[0])]  # sign ignores bits: run it once
+    failures = []
     for method, bits, seed in tqdm(jobs, desc=f"bench {dataset}", disable=not show_progress):
-        summary, engine = evaluate(method, bits, seed, split)
+        try:
+            summary, engine = evaluate(method, bits, seed, split)
+        except Exception as error:  # one diverging method must not lose the whole run
+            failures.append(f"{method} {bits} bits seed {seed}: {type(error).__name__}: "
+                            f"{str(error).splitlines()[0]}")
+            continue
         summaries.append(summary)
         engine_rows += [{"method": method, "bits": summary["bits"], "seed": seed, **row}
                         for row in engine]
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "results.csv", summaries)
     write_csv(out / "engine.csv", engine_rows)
-    write_markdown(out / "report.md", data, split, upper, summaries, engine_rows)
+    write_markdown(out / "report.md", data, split, upper, summaries, engine_rows, failures)
     plot(out, upper, summaries, engine_rows)
     return out
 
@@ -69,7 +75,7 @@ def mean_std(values) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-def write_markdown(path, data, split, upper, summaries, engine_rows) -> None:
+def write_markdown(path, data, split, upper, summaries, engine_rows, failures) -> None:
     import faiss
     import torch
 
@@ -108,6 +114,8 @@ def write_markdown(path, data, split, upper, summaries, engine_rows) -> None:
             f"{np.mean([r['radius'] for r in rows]):.1f} | "
             f"{mean_std([r['engine_recall@10'] for r in rows])} | "
             f"{np.mean([r['queries_per_second'] for r in rows]):,.0f} |")
+    if failures:
+        lines += ["", "## Runs that failed", ""] + [f"- {f}" for f in failures]
     path.write_text("\n".join(lines) + "\n")
 
 
