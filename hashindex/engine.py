@@ -21,7 +21,6 @@ from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model
 from hashindex.store.manifest import read_manifest
 from hashindex.store.shards import (
-    CODE_COLUMN,
     EMBEDDING_COLUMN,
     ID_COLUMN,
     TEXT_COLUMN,
@@ -218,7 +217,7 @@ class HashIndex:
 
     def hit(self, table: pa.Table, i: int, rows, distances, scores) -> Hit:
         metadata = {name: table.column(name)[i].as_py() for name in self.metadata_columns
-                    if name in table.column_names and name not in (CODE_COLUMN,)}
+                    if name in table.column_names}
         return Hit(
             id=table.column(ID_COLUMN)[i].as_py(),
             distance=int(distances[i]),

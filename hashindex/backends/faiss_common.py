@@ -60,6 +60,13 @@ class FaissBackend(Backend):
         keep = labels[0] >= 0
         return labels[0][keep].astype(np.int64), distances[0][keep].astype(np.int64)
 
+    def knn_within(self, query: np.ndarray, k: int, max_radius: int):
+        """The k nearest found by the index, cut at max_radius, and the radius they reach."""
+        labels, distances = self.knn(query, k)
+        keep = distances <= max_radius
+        labels, distances = labels[keep], distances[keep]
+        return labels, distances, int(distances.max()) if len(distances) else 0
+
     def finish(self, labels, distances, radius, touched) -> Candidates:
         order = np.lexsort((labels, distances))
         return Candidates(

@@ -25,8 +25,5 @@ class HNSWBackend(FaissBackend):
             return empty_candidates(self.exact, max_radius)
         self.index.hnsw.efSearch = max(EF_SEARCH, k)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
-        labels, distances = self.knn(query, k)
-        keep = distances <= max_radius
-        labels, distances = labels[keep], distances[keep]
-        radius = int(distances.max()) if len(distances) else 0
+        labels, distances, radius = self.knn_within(query, k, max_radius)
         return self.finish(labels, distances, radius, max(self.index.hnsw.efSearch, k))

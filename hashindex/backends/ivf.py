@@ -29,11 +29,8 @@ class IVFBackend(FaissBackend):
         if self.index.ntotal == 0:
             return empty_candidates(self.exact, max_radius)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
-        labels, distances = self.knn(query, k)
-        keep = distances <= max_radius
-        labels, distances = labels[keep], distances[keep]
-        radius = int(distances.max()) if len(distances) else 0
+        _, _, radius = self.knn_within(query, k, max_radius)
         # complete ties at the k-th distance within the visited lists
-        more_labels, more_distances = self.range_within(query, radius)
+        labels, distances = self.range_within(query, radius)
         touched = int(self.index.ntotal * self.index.nprobe / self.index.nlist)
-        return self.finish(more_labels, more_distances, radius, touched)
+        return self.finish(labels, distances, radius, touched)
