@@ -17,6 +17,7 @@ from benchmarks.common import Timer, clustered_embeddings, machine_record, peak_
 from hashindex.backends import BACKENDS
 from hashindex.config import TrainConfig
 from hashindex.encoding import encode_codes
+from hashindex.models import DEFAULT_VARIANT
 from hashindex.training import train
 from indexer.shard_writer import ShardWriter
 
@@ -41,7 +42,7 @@ def sample_stages(work: Path) -> list[str]:
 
 def synthetic_encode_write(n: int, bits: int, work: Path, shard_rows: int) -> list[str]:
     embeddings, _ = clustered_embeddings(n)
-    model = train(embeddings[:50_000], "deep", bits,
+    model = train(embeddings[:50_000], DEFAULT_VARIANT, bits,
                   TrainConfig(epochs=3, show_progress=False)).model
     with Timer() as encode:
         codes = encode_codes(model, embeddings)

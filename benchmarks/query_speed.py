@@ -20,6 +20,7 @@ from benchmarks.common import clustered_embeddings, machine_record
 from hashindex.backends import BACKENDS
 from hashindex.config import TrainConfig
 from hashindex.encoding import encode_codes
+from hashindex.models import DEFAULT_VARIANT
 from hashindex.training import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,7 +45,7 @@ def row(bits, method, seconds, extra="") -> dict:
 
 def run_bits(bits, embeddings, queries, rows, backends):
     n = len(embeddings)
-    model = train(embeddings[:50_000], "deep", bits,
+    model = train(embeddings[:50_000], DEFAULT_VARIANT, bits,
                   TrainConfig(epochs=5, show_progress=False)).model
     codes = encode_codes(model, embeddings)
     query_codes = encode_codes(model, queries)

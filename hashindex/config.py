@@ -12,7 +12,7 @@ class ModelConfig:
     """Shape of a binary autoencoder. Variant-specific knobs live here too, flat, so that one
     config.json says exactly how a model was made; each variant reads only its own fields."""
 
-    variant: str = "deep"
+    variant: str = "vanilla"
     bits: int = 64
     input_dim: int = 384
     hidden: tuple[int, ...] | None = None  # None: the variant's default widths
@@ -55,18 +55,20 @@ class ModelConfig:
 class TrainConfig:
     """How a model is trained. Bit-balance and decorrelation spread documents over the table."""
 
-    epochs: int = 30
+    epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     val_fraction: float = 0.1
-    patience: int = 5
+    patience: int = 10
     seed: int = 0
     balance_weight: float = 0.1
     decorrelation_weight: float = 0.1
-    # Similarity preservation: match code inner products to the embeddings' cosine similarities
-    # within a batch (as in deep supervised/unsupervised hashing). 0 = pure autoencoder.
+    # Similarity preservation: each document's neighbour distribution by code agreement is
+    # distilled from its distribution by cosine (training.py). 0 = pure autoencoder.
     similarity_weight: float = 1.0
+    similarity_teacher_temperature: float = 0.05
+    similarity_code_temperature: float = 0.1
     max_train_docs: int = 200_000
     show_progress: bool = True
 

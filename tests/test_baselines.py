@@ -56,3 +56,17 @@ def test_tiny_bench_writes_table_csv_and_plots(tmp_path):
     assert "exact float cosine" in report
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("method,bits,seed") and len(rows) == 3
+
+
+def test_tuning_split_never_contains_query_documents(clustered):
+    from indexer.bench.protocol import make_split, tuning_split
+
+    points, labels = clustered
+    outer = make_split(points, labels)
+    inner = tuning_split(outer)
+    as_rows = lambda a: {row.tobytes() for row in a}  # noqa: E731
+    seen = as_rows(inner.database) | as_rows(inner.queries)
+    assert seen <= as_rows(outer.database)
+    assert not seen & as_rows(outer.queries)
+    assert len(inner.database) + len(inner.queries) == len(outer.database)
+    assert "tuning split" in inner.description

@@ -11,6 +11,7 @@ from hashindex.encoding import encode_codes
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model
+from hashindex.models import DEFAULT_VARIANT
 from hashindex.store.manifest import read_manifest
 
 
@@ -68,7 +69,7 @@ def test_manifest_describes_the_build(tmp_path):
     build(source, tmp_path / "index", FakeEmbedder(), backend="hash")
     manifest = read_manifest(tmp_path / "index")
     assert manifest["documents"] == 30 and manifest["bits"] == 16
-    assert manifest["backend"] == "hash" and manifest["variant"] == "deep"
+    assert manifest["backend"] == "hash" and manifest["variant"] == DEFAULT_VARIANT
     assert manifest["embedding_model"] == {"name": "fake-bow-32", "dimension": 32}
     assert manifest["metadata_columns"] == ["topic", "year"]
     assert set(manifest["files"]) >= {"encoder/config.json", "encoder/model.safetensors",

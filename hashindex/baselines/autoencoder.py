@@ -3,13 +3,12 @@
 from hashindex.baselines.base import HashingMethod
 from hashindex.config import TrainConfig
 from hashindex.encoding import encode_codes
+from hashindex.models import DEFAULT_VARIANT
 from hashindex.training import train
 
 
 class AutoencoderMethod(HashingMethod):
-    variant = "deep"
-
-    def __init__(self, bits, seed=0, variant="deep"):
+    def __init__(self, bits, seed=0, variant=DEFAULT_VARIANT):
         super().__init__(bits, seed)
         self.variant = variant
         self.name = f"ae:{variant}"

@@ -34,7 +34,7 @@ VARIANTS: dict[str, type[BinaryAutoencoder]] = {
     )
 }
 
-DEFAULT_VARIANT = "deep"
+DEFAULT_VARIANT = "vanilla"
 
 
 def check_variant(name: str) -> str:

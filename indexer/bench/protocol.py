@@ -20,6 +20,7 @@ from hashindex.evaluation.metrics import (
 )
 
 SPLIT_SEED = 12345
+TUNING_SEED = 777  # the tuning split re-splits the database part; the query part stays unseen
 RERANK_BUDGETS = (0.005, 0.01, 0.02, 0.05)  # candidates as a fraction of the database
 
 
@@ -31,17 +32,28 @@ class Split:
     query_labels: np.ndarray
     true_neighbours: np.ndarray  # exact cosine top-100 of each query in the database
     map_depth: int
+    description: str
 
 
-def make_split(embeddings, labels, query_fraction=0.2, max_queries=1000) -> Split:
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(embeddings))
+def make_split(embeddings, labels, query_fraction=0.2, max_queries=1000,
+               seed=SPLIT_SEED) -> Split:
+    order = np.random.default_rng(seed).permutation(len(embeddings))
     n_queries = min(max_queries, int(round(len(embeddings) * query_fraction)))
     queries, database = order[:n_queries], order[n_queries:]
     exact = faiss.IndexFlatIP(embeddings.shape[1])
     exact.add(np.ascontiguousarray(embeddings[database]))
     _, neighbours = exact.search(np.ascontiguousarray(embeddings[queries]), 100)
     return Split(embeddings[database], embeddings[queries], labels[database], labels[queries],
-                 neighbours, min(len(database), 1000))
+                 neighbours, min(len(database), 1000),
+                 f"seeded (seed {seed}) {len(database)} database / {n_queries} query documents")
+
+
+def tuning_split(split: Split) -> Split:
+    """A split of the database part alone, for choosing defaults without seeing the queries."""
+    inner = make_split(split.database, split.database_labels, seed=TUNING_SEED)
+    inner.description = f"tuning split: the database part of {split.description}, re-split " \
+                        f"{inner.description}"
+    return inner
 
 
 def ranking_metrics(ranked: np.ndarray, split: Split) -> dict:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import platform
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from hashindex.baselines import METHODS
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from indexer.bench.datasets import load_dataset
-from indexer.bench.protocol import evaluate, float_upper_bound, make_split
+from indexer.bench.protocol import evaluate, float_upper_bound, make_split, tuning_split
 
 DEFAULT_METHODS = ("sign", "pca-sign", "lsh", "itq", *(m for m in METHODS if m.startswith("ae:")))
 METRICS = ("precision@10", "precision@100", "map", "recall@10", "recall@100")
@@ -23,7 +24,7 @@ METRICS = ("precision@10", "precision@100", "map", "recall@10", "recall@100")
 
 def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int, out: Path,
               cache_dir: Path, size: int = 100_000, show_progress: bool = True,
-              embedder=None) -> Path:
+              embedder=None, tuning: bool = False) -> Path:
     for name in methods:
         if name not in METHODS:
             raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
@@ -33,6 +34,8 @@ def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int
         raise HashIndexError(f"--seeds {seeds} must be at least 1")
     data = load_dataset(dataset, cache_dir, size=size, embedder=embedder)
     split = make_split(data.embeddings, data.labels)
+    if tuning:
+        split = tuning_split(split)
     upper = float_upper_bound(split)
     summaries, engine_rows = [], []
     jobs = [(m, b, s) for m in methods for b in bits_list for s in range(seeds)
@@ -83,14 +86,13 @@ def write_markdown(path, data, split, upper, summaries, engine_rows, failures) -
         f"# hashindex bench: {data.name}",
         "",
         f"- data: {data.source}; {len(data.label_names)} labels",
-        f"- split: seeded (seed {12345}) {len(split.database)} database / {len(split.queries)} "
-        "query documents; every method is fitted on the database part only",
+        f"- split: {split.description}; every method is fitted on the database part only",
         f"- relevance: a retrieved document shares the query's label; mAP over the top "
         f"{split.map_depth}; recall@k against exact float cosine top-k on the same embeddings",
         "- engine: the hash table's Hamming ball grown until it holds the candidate budget, "
         "re-ranked by cosine to the float embeddings; touched = documents examined / database",
-        f"- machine: {platform.machine()}, Python {platform.python_version()}, torch "
-        f"{torch.__version__}, faiss {faiss.__version__}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, faiss {faiss.__version__}",
         f"- command: `hashindex {' '.join(sys.argv[1:])}`",
         "",
         "## Ranking by Hamming distance (mean ± std over seeds)",
