@@ -259,11 +259,13 @@ def query(index, text, k, radius, backend, rerank_candidates, no_rerank, queries
               help="Documents for the synthetic dataset.")
 @click.option("--out", required=True, help="Folder for report.md, CSVs and plots.")
 @click.option("--cache-dir", default=None, help="Embedding cache folder.")
+@click.option("--jobs", default=1, show_default=True, type=int,
+              help="Parallel single-threaded jobs (method × bits × seed runs).")
 @click.option("--tuning-split", is_flag=True,
               help="Evaluate on a re-split of the database part only (for choosing defaults "
                    "without touching the query documents).")
 @click.option("--quiet", is_flag=True)
-def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, tuning_split, quiet):
+def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, jobs, tuning_split, quiet):
     """Retrieval quality and speed of every method on a labelled dataset."""
     from indexer.bench.run import DEFAULT_METHODS, run_bench
     from indexer.cache import default_cache_dir
@@ -275,7 +277,7 @@ def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, tuning_split
     chosen = [m.strip() for m in methods.split(",")] if methods else list(DEFAULT_METHODS)
     folder = run_bench(dataset, chosen, bits, seeds, Path(out),
                        Path(cache_dir) if cache_dir else default_cache_dir() / "bench",
-                       size=size, show_progress=not quiet, tuning=tuning_split)
+                       size=size, show_progress=not quiet, tuning=tuning_split, jobs=jobs)
     click.echo((folder / "report.md").read_text())
 
 

@@ -70,3 +70,16 @@ def test_tuning_split_never_contains_query_documents(clustered):
     assert not seen & as_rows(outer.queries)
     assert len(inner.database) + len(inner.queries) == len(outer.database)
     assert "tuning split" in inner.description
+
+
+def test_parallel_bench_equals_serial(tmp_path):
+    from indexer.bench.run import run_bench
+
+    def table(jobs):
+        out = run_bench("synthetic", ["lsh", "itq"], [16], 1, tmp_path / f"out{jobs}",
+                        tmp_path / "cache", size=1200, show_progress=False, jobs=jobs)
+        rows = (out / "results.csv").read_text().splitlines()
+        fit_column = rows[0].split(",").index("fit_seconds")
+        return [",".join(v for i, v in enumerate(r.split(",")) if i != fit_column) for r in rows]
+
+    assert table(2) == table(1)

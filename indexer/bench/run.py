@@ -7,6 +7,9 @@ import csv
 import os
 import platform
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,7 @@ METRICS = ("precision@10", "precision@100", "map", "recall@10", "recall@100")
 
 def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int, out: Path,
               cache_dir: Path, size: int = 100_000, show_progress: bool = True,
-              embedder=None, tuning: bool = False) -> Path:
+              embedder=None, tuning: bool = False, jobs: int = 1) -> Path:
     for name in methods:
         if name not in METHODS:
             raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
@@ -32,31 +35,63 @@ def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int
         check_bits(bits)
     if seeds < 1:
         raise HashIndexError(f"--seeds {seeds} must be at least 1")
+    if jobs < 1:
+        raise HashIndexError(f"--jobs {jobs} must be at least 1")
     data = load_dataset(dataset, cache_dir, size=size, embedder=embedder)
     split = make_split(data.embeddings, data.labels)
     if tuning:
         split = tuning_split(split)
     upper = float_upper_bound(split)
     summaries, engine_rows = [], []
-    jobs = [(m, b, s) for m in methods for b in bits_list for s in range(seeds)
+    work = [(m, b, s) for m in methods for b in bits_list for s in range(seeds)
             if not (m == "sign" and b != bits_list[0])]  # sign ignores bits: run it once
     failures = []
-    for method, bits, seed in tqdm(jobs, desc=f"bench {dataset}", disable=not show_progress):
-        try:
-            summary, engine = evaluate(method, bits, seed, split)
-        except Exception as error:  # one diverging method must not lose the whole run
-            failures.append(f"{method} {bits} bits seed {seed}: {type(error).__name__}: "
-                            f"{str(error).splitlines()[0]}")
-            continue
-        summaries.append(summary)
-        engine_rows += [{"method": method, "bits": summary["bits"], "seed": seed, **row}
-                        for row in engine]
+    bar = tqdm(total=len(work), desc=f"bench {dataset}", disable=not show_progress)
+    # spawn, not fork: a forked child of a process that ran OpenMP (faiss, torch) can hang
+    with ProcessPoolExecutor(jobs, get_context("spawn"), set_up_worker, (split,)) \
+            if jobs > 1 else nullcontext() as pool:
+        outcomes = (pool.map(evaluate_or_fail, work) if pool
+                    else (evaluate_or_fail(job, split) for job in work))
+        for (method, bits, seed), outcome in zip(work, outcomes):
+            bar.update()
+            if isinstance(outcome, str):
+                failures.append(f"{method} {bits} bits seed {seed}: {outcome}")
+                continue
+            summary, engine = outcome
+            summaries.append(summary)
+            engine_rows += [{"method": method, "bits": summary["bits"], "seed": seed, **row}
+                            for row in engine]
+    bar.close()
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "results.csv", summaries)
     write_csv(out / "engine.csv", engine_rows)
-    write_markdown(out / "report.md", data, split, upper, summaries, engine_rows, failures)
+    write_markdown(out / "report.md", data, split, upper, summaries, engine_rows, failures, jobs)
     plot(out, upper, summaries, engine_rows)
     return out
+
+
+_worker_split = None
+
+
+def set_up_worker(split) -> None:
+    """A parallel job's process: the split sent once, one thread, so jobs do not fight over
+    cores."""
+    import faiss
+    import torch
+
+    global _worker_split
+    _worker_split = split
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
+def evaluate_or_fail(job: tuple[str, int, int], split=None) -> tuple[dict, list[dict]] | str:
+    """One method × bits × seed; a diverging method becomes a line in the report, not a crash."""
+    method, bits, seed = job
+    try:
+        return evaluate(method, bits, seed, split if split is not None else _worker_split)
+    except Exception as error:
+        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -78,7 +113,7 @@ def mean_std(values) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-def write_markdown(path, data, split, upper, summaries, engine_rows, failures) -> None:
+def write_markdown(path, data, split, upper, summaries, engine_rows, failures, jobs=1) -> None:
     import faiss
     import torch
 
@@ -92,7 +127,9 @@ def write_markdown(path, data, split, upper, summaries, engine_rows, failures) -
         "- engine: the hash table's Hamming ball grown until it holds the candidate budget, "
         "re-ranked by cosine to the float embeddings; touched = documents examined / database",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
-        f"{platform.python_version()}, torch {torch.__version__}, faiss {faiss.__version__}",
+        f"{platform.python_version()}, torch {torch.__version__}, faiss {faiss.__version__}"
+        + (f"; {jobs} parallel single-threaded jobs (queries/s measured under that load)"
+           if jobs > 1 else ""),
         f"- command: `hashindex {' '.join(sys.argv[1:])}`",
         "",
         "## Ranking by Hamming distance (mean ± std over seeds)",
