@@ -47,7 +47,11 @@ def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int
             if not (m == "sign" and b != bits_list[0])]  # sign ignores bits: run it once
     failures = []
     bar = tqdm(total=len(work), desc=f"bench {dataset}", disable=not show_progress)
-    # spawn, not fork: a forked child of a process that ran OpenMP (faiss, torch) can hang
+    # spawn, not fork: a forked child of a process that ran OpenMP (faiss, torch) can hang;
+    # the children inherit the environment, which caps numpy's BLAS threads before it loads
+    if jobs > 1:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
     with ProcessPoolExecutor(jobs, get_context("spawn"), set_up_worker, (split,)) \
             if jobs > 1 else nullcontext() as pool:
         outcomes = (pool.map(evaluate_or_fail, work) if pool
