@@ -36,7 +36,7 @@ def sample_stages(work: Path) -> list[str]:
     lines = ["| stage | seconds | documents/s |", "|---|---:|---:|"]
     for stage, seconds in report.stage_seconds.items():
         lines.append(f"| {stage} | {seconds:.2f} | {report.documents / seconds:,.0f} |")
-    return [f"Bundled sample ({report.documents} documents, deep variant, 64 bits, "
+    return [f"Bundled sample ({report.documents} documents, {DEFAULT_VARIANT} variant, 64 bits, "
             "all-MiniLM-L6-v2 on the CPU):", "", *lines]
 
 
@@ -59,7 +59,7 @@ def synthetic_encode_write(n: int, bits: int, work: Path, shard_rows: int) -> li
         BACKENDS["flat"].build(codes, bits).save(out / "faiss")
     total = encode.seconds + write.seconds
     return [
-        f"{n:,} synthetic 384-d embeddings, deep variant, {bits} bits, shards of "
+        f"{n:,} synthetic 384-d embeddings, {DEFAULT_VARIANT} variant, {bits} bits, shards of "
         f"{shard_rows:,} rows (ids, empty text, codes), table and FAISS flat index:",
         "",
         "| stage | seconds | embeddings/s |",

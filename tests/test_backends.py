@@ -83,3 +83,42 @@ def test_table_switches_to_scan_for_large_radii():
     result = BACKENDS["table"].build(codes, 64).search(query, 3, 64)
     expected, _ = brute_force(codes, query, 3, 64)
     assert set(result.rows.tolist()) == expected and result.radius > 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([16, 24, 64, 128]), st.integers(0, 3), st.integers(0, 2**32 - 1))
+def test_substring_candidates_are_exactly_the_substring_ball(bits, radius, seed):
+    from hashindex.store.substrings import SubstringIndex, substring_values
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (300, bits // 8), dtype=np.uint8)
+    codes[:100] = codes[0] ^ (rng.random((100, bits // 8)) < 0.03).astype(np.uint8)
+    table = BACKENDS["table"].build(codes, bits).table
+    distinct = table.bucket_codes()
+    query = distinct[rng.integers(0, len(distinct))] ^ rng.integers(0, 2, bits // 8, dtype=np.uint8)
+    found = SubstringIndex.build(distinct).candidates(query, radius)
+    pieces = substring_values(distinct) ^ substring_values(query.reshape(1, -1))
+    expected = np.flatnonzero((np.bitwise_count(pieces) == radius).any(axis=0))
+    assert set(found.tolist()) == set(expected.tolist())
+
+
+@pytest.mark.parametrize("bits", [64, 128])
+def test_multi_index_search_equals_brute_force_without_scanning(bits):
+    # enough distinct codes that the substring index, not a scan, answers radii beyond flips
+    rng = np.random.default_rng(bits)
+    centres = rng.integers(0, 256, (200, bits // 8), dtype=np.uint8)
+    noise = np.packbits(rng.random((40_000, bits)) < 0.06, axis=1)
+    codes = centres[rng.integers(0, 200, 40_000)] ^ noise
+    backend = BACKENDS["table"].build(codes, bits)
+    assert backend.table.substrings is not None
+    radii = []
+    for _ in range(5):
+        query = codes[rng.integers(0, len(codes))] ^ np.packbits(rng.random(bits) < 0.05)
+        for k in (1, 10, 100):
+            result = backend.search(query, k, bits)
+            expected, distances = brute_force(codes, query, k, bits)
+            assert set(result.rows.tolist()) == expected
+            assert np.array_equal(result.distances, np.sort(distances[result.rows]))
+            assert result.buckets_touched < backend.table.distinct_codes
+            radii.append(result.radius)
+    assert max(radii) > 3  # beyond whole-code flips: the substring index answered

@@ -1,18 +1,27 @@
-"""The hash table itself as a backend: exact Hamming-ball search by bit flips, radius by radius."""
+"""The hash table itself as a backend: exact Hamming-ball search by bit flips, radius by radius;
+multi-index hashing over 16-bit substrings once whole-code flips get expensive; one scan of the
+distinct codes when even that would touch most of them."""
 
 from __future__ import annotations
 
+from math import comb
 from pathlib import Path
 
 import numpy as np
 
 from hashindex.backends.base import Backend, Candidates
+from hashindex.store.substrings import SUBSTRING_BITS
 from hashindex.store.table import HashTable
+
+# whole-code flips per radius above which the substring index takes over: its first probes
+# (one per substring) already cover radius m − 1, cheaper than C(64, 2) = 2016 flips
+FLIP_LIMIT = 64
 
 
 class TableBackend(Backend):
     name = "table"
-    description = "hashindex hash table: exact code bucket, then Hamming neighbours by bit flips"
+    description = ("hashindex hash table: exact code bucket, then Hamming neighbours by bit "
+                   "flips and multi-index hashing")
     exact = True
 
     def __init__(self, bits: int, table: HashTable):
@@ -32,16 +41,19 @@ class TableBackend(Backend):
 
     def search(self, query_code, k, max_radius):
         """Probe radius 0, 1, … by bit flips and stop once k documents are found (the radius
-        completes). When the next radius needs more flips than there are distinct codes, scan
-        the distinct codes once instead and take every radius up to the one that holds k."""
+        completes). When the next radius needs too many flips, the substring index (or, without
+        one, a scan of the distinct codes) takes every radius up to the one that holds k."""
         table = self.table
         rows, distances = [], []
         found = buckets = 0
         radius = -1
         while radius < max_radius and found < k:
             radius += 1
-            if not table.flips_cheaper_than_scan(radius):
-                scan_rows, scan_distances, radius, touched = self.scan(
+            substrings = table.substrings is not None
+            if (substrings and comb(self.bits, radius) > FLIP_LIMIT) \
+                    or not table.flips_cheaper_than_scan(radius):
+                wide = self.multi_index if substrings else self.scan
+                scan_rows, scan_distances, radius, touched = wide(
                     query_code, radius, max_radius, k - found)
                 rows.append(scan_rows)
                 distances.append(scan_distances)
@@ -69,13 +81,50 @@ class TableBackend(Backend):
         """Rows at distance first_radius..R from one pass over the distinct codes, R the
         smallest radius (≤ max_radius) that brings `still_wanted` more documents."""
         table = self.table
-        bucket_distance = table.bucket_distances(query_code)
-        sizes = table.bucket_sizes()
-        per_radius = np.bincount(bucket_distance, weights=sizes, minlength=self.bits + 1)
+        buckets = np.arange(table.distinct_codes)
+        distance = table.bucket_distances(query_code)
+        last = self.radius_holding(buckets, distance, first_radius, max_radius, still_wanted)
+        return (*self.rows_between(buckets, distance, first_radius, last), last, len(buckets))
+
+    def multi_index(self, query_code, first_radius, max_radius, still_wanted):
+        """As `scan`, from the substring index: probe every 16-bit substring at radius
+        0, 1, … until the radius that holds the wanted documents is inside the covered ball."""
+        table, index = self.table, self.table.substrings
+        pieces, gathered = [], 0
+        for substring_radius in range(SUBSTRING_BITS + 1):
+            if gathered + index.probe_cost(substring_radius) > table.distinct_codes // 2:
+                return self.scan(query_code, first_radius, max_radius, still_wanted)
+            pieces.append(index.candidates(query_code, substring_radius))
+            gathered += len(pieces[-1]) + index.probe_cost(substring_radius)
+            covered = index.covered_radius(substring_radius)
+            if covered < min(first_radius, max_radius):
+                continue
+            buckets = distinct_sorted(np.concatenate(pieces))
+            distance = table.bucket_distances(query_code, buckets)
+            last = self.radius_holding(buckets, distance, first_radius, max_radius, still_wanted)
+            if last <= covered:
+                return (*self.rows_between(buckets, distance, first_radius, last), last,
+                        len(buckets))
+        raise AssertionError("16-bit substrings probed to radius 16 cover every code")
+
+    def radius_holding(self, buckets, distance, first_radius, max_radius, still_wanted) -> int:
+        """The smallest radius ≥ first_radius whose ball adds `still_wanted` rows (or
+        max_radius), counting only the given buckets."""
+        sizes = self.table.bucket_sizes(buckets)
+        per_radius = np.bincount(distance, weights=sizes, minlength=self.bits + 1)
         cumulative = np.cumsum(per_radius[first_radius : max_radius + 1])
         enough = np.flatnonzero(cumulative >= still_wanted)
-        last = first_radius + (int(enough[0]) if len(enough) else max_radius - first_radius)
-        chosen = np.flatnonzero((bucket_distance >= first_radius) & (bucket_distance <= last))
-        rows = table.rows_of_buckets(chosen)
-        distances = np.repeat(bucket_distance[chosen], sizes[chosen])
-        return rows, distances, last, table.distinct_codes
+        return first_radius + (int(enough[0]) if len(enough) else max_radius - first_radius)
+
+    def rows_between(self, buckets, distance, first_radius, last):
+        chosen = (distance >= first_radius) & (distance <= last)
+        sizes = self.table.bucket_sizes(buckets[chosen])
+        return (self.table.rows_of_buckets(buckets[chosen]),
+                np.repeat(distance[chosen], sizes))
+
+
+def distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values: a sort and a neighbour compare, which beats np.unique's hashing
+    on the few thousand candidates of a query."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values

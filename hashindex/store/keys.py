@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashindex.store.substrings import ranges_index
+
 SINGLE_WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
@@ -72,7 +74,7 @@ def find_keys(sorted_keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
     high = np.searchsorted(sorted_keys[0], probes[0], side="right")
     lengths = high - low
     probe_index = np.repeat(np.arange(probes.shape[1]), lengths)
-    candidate = np.repeat(low - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    candidate = ranges_index(low, lengths)
     equal = (sorted_keys[:, candidate] == probes[:, probe_index]).all(axis=0)
     result[probe_index[equal]] = candidate[equal]
     return result

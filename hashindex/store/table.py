@@ -2,7 +2,8 @@
 
 Bucket b holds rows[offsets[b]:offsets[b+1]], every row whose code has key keys[b]. A Hamming
 ball of radius r is searched by XOR-ing the query key with every flip mask of weight r and
-looking all the probes up at once.
+looking all the probes up at once. For radii where whole-code flips explode, a substring
+index (multi-index hashing, substrings.py) finds every code of the ball from 16-bit pieces.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import numpy as np
 from hashindex.codes import code_bytes as bytes_for_bits
 from hashindex.codes import hamming_ball_masks
 from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes, sort_order
+from hashindex.store.substrings import SubstringIndex, ranges_index
 
 TABLE_FILES = ("keys.npy", "offsets.npy", "rows.npy")
+SUBSTRING_FILES = ("substring_order.npy", "substring_offsets.npy")  # absent in older indexes
 
 
 def row_dtype(count: int):
@@ -35,12 +38,14 @@ class BallProbe:
 
 
 class HashTable:
-    def __init__(self, bits: int, keys: np.ndarray, offsets: np.ndarray, rows: np.ndarray):
+    def __init__(self, bits: int, keys: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
+                 substrings: SubstringIndex | None = None):
         self.bits = bits
         self.code_bytes = bytes_for_bits(bits)
         self.keys = keys
         self.offsets = offsets
         self.rows = rows
+        self.substrings = substrings
         self._bucket_codes: np.ndarray | None = None
 
     @classmethod
@@ -62,12 +67,25 @@ class HashTable:
         distinct = sorted_keys[starts] if sorted_keys.ndim == 1 else sorted_keys[:, starts]
         dtype = row_dtype(n + 1)
         offsets = np.r_[starts, n].astype(dtype)
-        return cls(bits, np.ascontiguousarray(distinct), offsets, order.astype(row_dtype(n)))
+        distinct = np.ascontiguousarray(distinct)
+        table = cls(bits, distinct, offsets, order.astype(row_dtype(n)))
+        table.substrings = SubstringIndex.build(table.bucket_codes())
+        return table
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = dict(zip(TABLE_FILES, (self.keys, self.offsets, self.rows)))
+        if self.substrings is not None:
+            out.update(zip(SUBSTRING_FILES, (self.substrings.order, self.substrings.offsets)))
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.arrays().values())
 
     def save(self, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name, array in zip(TABLE_FILES, (self.keys, self.offsets, self.rows)):
+        for name, array in self.arrays().items():
             np.save(directory / name, array)
             paths.append(directory / name)
         return paths
@@ -76,7 +94,11 @@ class HashTable:
     def load(cls, directory: Path, bits: int, mmap: bool = True) -> HashTable:
         mode = "r" if mmap else None
         arrays = [np.load(directory / name, mmap_mode=mode) for name in TABLE_FILES]
-        return cls(bits, *arrays)
+        substrings = None
+        if all((directory / name).is_file() for name in SUBSTRING_FILES):
+            substrings = SubstringIndex(
+                *(np.load(directory / name, mmap_mode=mode) for name in SUBSTRING_FILES))
+        return cls(bits, *arrays, substrings=substrings)
 
     @property
     def distinct_codes(self) -> int:
@@ -88,8 +110,12 @@ class HashTable:
             self._bucket_codes = keys_to_codes(np.asarray(self.keys), self.code_bytes)
         return self._bucket_codes
 
-    def bucket_sizes(self) -> np.ndarray:
-        return np.diff(np.asarray(self.offsets, dtype=np.int64))
+    def bucket_sizes(self, buckets=None) -> np.ndarray:
+        """Rows per bucket: of every bucket, or of the given ones (without touching the rest)."""
+        if buckets is None:
+            return np.diff(np.asarray(self.offsets, dtype=np.int64))
+        offsets = self.offsets
+        return offsets[buckets + 1].astype(np.int64) - offsets[buckets].astype(np.int64)
 
     def rows_of_buckets(self, buckets: np.ndarray) -> np.ndarray:
         """Concatenated row ids of the given buckets (vectorised gather)."""
@@ -97,18 +123,18 @@ class HashTable:
             return np.zeros(0, dtype=np.int64)
         starts = np.asarray(self.offsets[buckets], dtype=np.int64)
         lengths = np.asarray(self.offsets[buckets + 1], dtype=np.int64) - starts
-        index = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        return np.asarray(self.rows[index], dtype=np.int64)
+        return np.asarray(self.rows[ranges_index(starts, lengths)], dtype=np.int64)
 
     def flips_cheaper_than_scan(self, radius: int) -> bool:
         """Probing C(bits, r) flipped codes beats scanning the M distinct codes while C ≤ M."""
         return comb(self.bits, radius) <= max(self.distinct_codes, 1)
 
-    def bucket_distances(self, query_code: np.ndarray) -> np.ndarray:
-        """Hamming distance from the query to every distinct code, by popcount on the integer
-        keys (one word per code up to 64 bits): the scan path for large radii."""
+    def bucket_distances(self, query_code: np.ndarray, buckets=None) -> np.ndarray:
+        """Hamming distance from the query to every distinct code (or the given ones), by
+        popcount on the integer keys (one word per code up to 64 bits)."""
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
-        counts = np.bitwise_count(np.asarray(self.keys) ^ query_key)
+        keys = np.asarray(self.keys) if buckets is None else self.keys[..., buckets]
+        counts = np.bitwise_count(keys ^ query_key)
         return counts.astype(np.int64) if counts.ndim == 1 else counts.sum(axis=0, dtype=np.int64)
 
     def probe(self, query_code: np.ndarray, radius: int) -> BallProbe:
