@@ -9,7 +9,8 @@ Beyond each variant's own loss, three optional terms shape the codes for search:
   distribution by cosine of the centred embeddings (KL divergence, as in relational knowledge
   distillation). A sharp teacher temperature makes near neighbours dominate, which is what
   retrieval needs; matching all pairs' similarities instead (an MSE on 1 − 2θ/π) spent the
-  model on the mass of unrelated pairs and lost to ITQ on bbc-news (docs/tuning.md).
+  model on the mass of unrelated pairs and lost to ITQ on bbc-news
+  (benchmarks/results/bbc-news-tuning, chosen with `hashindex bench --tuning-split`).
 """
 
 from __future__ import annotations
