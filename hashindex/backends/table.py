@@ -83,44 +83,60 @@ class TableBackend(Backend):
         table = self.table
         buckets = np.arange(table.distinct_codes)
         distance = table.bucket_distances(query_code)
-        last = self.radius_holding(buckets, distance, first_radius, max_radius, still_wanted)
+        per_radius = np.bincount(distance, weights=table.bucket_sizes(), minlength=self.bits + 1)
+        last = radius_holding(per_radius, first_radius, max_radius, still_wanted)
         return (*self.rows_between(buckets, distance, first_radius, last), last, len(buckets))
 
     def multi_index(self, query_code, first_radius, max_radius, still_wanted):
-        """As `scan`, from the substring index: probe every 16-bit substring at radius
-        0, 1, … until the radius that holds the wanted documents is inside the covered ball."""
+        """As `scan`, from the substring index: probe substring 0, 1, …, m−1 at radius 0, then
+        each at radius 1, … (every new candidate's distance counted once), until the radius
+        that holds the wanted documents lies inside the ball the probes have covered."""
         table, index = self.table, self.table.substrings
-        pieces, gathered = [], 0
+        values = index.query_values(query_code)
+        seen = np.zeros(table.distinct_codes, dtype=bool)
+        per_radius = np.zeros(self.bits + 1)
+        buckets, distances = [], []
+        gathered = 0
         for substring_radius in range(SUBSTRING_BITS + 1):
-            if gathered + index.probe_cost(substring_radius) > table.distinct_codes // 2:
-                return self.scan(query_code, first_radius, max_radius, still_wanted)
-            pieces.append(index.candidates(query_code, substring_radius))
-            gathered += len(pieces[-1]) + index.probe_cost(substring_radius)
-            covered = index.covered_radius(substring_radius)
-            if covered < min(first_radius, max_radius):
-                continue
-            buckets = distinct_sorted(np.concatenate(pieces))
-            distance = table.bucket_distances(query_code, buckets)
-            last = self.radius_holding(buckets, distance, first_radius, max_radius, still_wanted)
-            if last <= covered:
-                return (*self.rows_between(buckets, distance, first_radius, last), last,
-                        len(buckets))
+            for substring in range(index.substrings):
+                if gathered > table.distinct_codes // 2:  # most codes: one scan is cheaper
+                    return self.scan(query_code, first_radius, max_radius, still_wanted)
+                new = index.substring_candidates(values, substring, substring_radius)
+                gathered += len(new) + comb(SUBSTRING_BITS, substring_radius)
+                new = distinct_sorted(new)
+                new = new[~seen[new]]
+                if len(new):
+                    seen[new] = True
+                    distance = table.bucket_distances(query_code, new)
+                    per_radius += np.bincount(distance, weights=table.bucket_sizes(new),
+                                              minlength=self.bits + 1)
+                    buckets.append(new)
+                    distances.append(distance)
+                covered = index.covered_radius(substring_radius, substring)
+                if covered < min(first_radius, max_radius):
+                    continue
+                last = radius_holding(per_radius, first_radius, max_radius, still_wanted)
+                if last <= covered:
+                    found = np.concatenate(buckets) if buckets else np.zeros(0, np.int64)
+                    distance = (np.concatenate(distances) if distances
+                                else np.zeros(0, np.int64))
+                    return (*self.rows_between(found, distance, first_radius, last), last,
+                            len(found))
         raise AssertionError("16-bit substrings probed to radius 16 cover every code")
-
-    def radius_holding(self, buckets, distance, first_radius, max_radius, still_wanted) -> int:
-        """The smallest radius ≥ first_radius whose ball adds `still_wanted` rows (or
-        max_radius), counting only the given buckets."""
-        sizes = self.table.bucket_sizes(buckets)
-        per_radius = np.bincount(distance, weights=sizes, minlength=self.bits + 1)
-        cumulative = np.cumsum(per_radius[first_radius : max_radius + 1])
-        enough = np.flatnonzero(cumulative >= still_wanted)
-        return first_radius + (int(enough[0]) if len(enough) else max_radius - first_radius)
 
     def rows_between(self, buckets, distance, first_radius, last):
         chosen = (distance >= first_radius) & (distance <= last)
         sizes = self.table.bucket_sizes(buckets[chosen])
         return (self.table.rows_of_buckets(buckets[chosen]),
                 np.repeat(distance[chosen], sizes))
+
+
+def radius_holding(per_radius, first_radius, max_radius, still_wanted) -> int:
+    """The smallest radius ≥ first_radius whose ball adds `still_wanted` rows, given rows per
+    distance (or max_radius when none does)."""
+    cumulative = np.cumsum(per_radius[first_radius : max_radius + 1])
+    enough = np.flatnonzero(cumulative >= still_wanted)
+    return first_radius + (int(enough[0]) if len(enough) else max_radius - first_radius)
 
 
 def distinct_sorted(values: np.ndarray) -> np.ndarray:

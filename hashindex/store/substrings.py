@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from itertools import combinations
-from math import comb
 
 import numpy as np
 
@@ -72,22 +71,31 @@ class SubstringIndex:
     def substrings(self) -> int:
         return len(self.offsets)
 
-    def covered_radius(self, substring_radius: int) -> int:
-        """Every code within this distance is found once substrings were probed to the radius."""
-        return self.substrings * (substring_radius + 1) - 1
+    def covered_radius(self, substring_radius: int, substring: int) -> int:
+        """Every code within this distance has been found once substrings 0..`substring` were
+        probed to `substring_radius` and the others to one less: otherwise each of its
+        substrings would differ by more, m·r + j + 1 bits in all."""
+        return self.substrings * substring_radius + substring
 
-    def probe_cost(self, substring_radius: int) -> int:
-        return self.substrings * comb(SUBSTRING_BITS, substring_radius)
+    @staticmethod
+    def query_values(query_code: np.ndarray) -> np.ndarray:
+        return substring_values(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))[:, 0]
+
+    def substring_candidates(self, query_values: np.ndarray, substring: int,
+                             substring_radius: int) -> np.ndarray:
+        """Distinct-code indices whose `substring` is at distance exactly `substring_radius`
+        from the query's (sorted positions for substring 0, whose order is the identity)."""
+        probes = query_values[substring] ^ substring_masks(substring_radius)
+        offsets = self.offsets[substring]
+        starts = offsets[probes].astype(np.int64)
+        positions = ranges_index(starts, offsets[probes + 1].astype(np.int64) - starts)
+        if substring == 0:
+            return positions
+        return np.asarray(self.order[substring - 1][positions], dtype=np.int64)
 
     def candidates(self, query_code: np.ndarray, substring_radius: int) -> np.ndarray:
-        """Distinct-code indices whose substring j is at distance exactly `substring_radius`
-        from the query's, for any j (may repeat)."""
-        query = substring_values(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))[:, 0]
-        probes = query[:, None] ^ substring_masks(substring_radius)[None, :]  # (m, P)
-        rows = np.arange(self.substrings)[:, None]
-        starts = self.offsets[rows, probes].astype(np.int64)
-        lengths = self.offsets[rows, probes + 1].astype(np.int64) - starts
-        first = ranges_index(starts[0], lengths[0])  # substring 0: positions are the indices
-        rest = ranges_index(starts[1:].ravel(), lengths[1:].ravel())
-        owner = np.repeat(np.arange(1, self.substrings), lengths[1:].sum(axis=1))
-        return np.concatenate([first, np.asarray(self.order[owner - 1, rest], dtype=np.int64)])
+        """Indices whose substring j is at distance exactly `substring_radius` from the
+        query's, for any j (may repeat)."""
+        values = self.query_values(query_code)
+        return np.concatenate([self.substring_candidates(values, j, substring_radius)
+                               for j in range(self.substrings)])
