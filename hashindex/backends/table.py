@@ -16,6 +16,8 @@ from hashindex.store.table import HashTable
 # whole-code flips per radius above which the substring index takes over: its first probes
 # (one per substring) already cover radius m − 1, cheaper than C(64, 2) = 2016 flips
 FLIP_LIMIT = 64
+# wanting more than 1/LARGE_K_FRACTION of the codes (re-rank budgets of thousands): one scan
+LARGE_K_FRACTION = 200
 
 
 class TableBackend(Backend):
@@ -52,7 +54,8 @@ class TableBackend(Backend):
             substrings = table.substrings is not None
             if (substrings and comb(self.bits, radius) > FLIP_LIMIT) \
                     or not table.flips_cheaper_than_scan(radius):
-                wide = self.multi_index if substrings else self.scan
+                many = (k - found) * LARGE_K_FRACTION > table.distinct_codes
+                wide = self.multi_index if substrings and not many else self.scan
                 scan_rows, scan_distances, radius, touched = wide(
                     query_code, radius, max_radius, k - found)
                 rows.append(scan_rows)
