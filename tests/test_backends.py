@@ -6,6 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashindex.backends import BACKENDS
+from hashindex.backends import table as table_backend
+from hashindex.backends.table import LARGE_K_FRACTION
 from hashindex.codes import hamming_distance
 from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes
 
@@ -114,7 +116,7 @@ def test_multi_index_search_equals_brute_force_without_scanning(bits):
     radii = []
     for _ in range(5):
         query = codes[rng.integers(0, len(codes))] ^ np.packbits(rng.random(bits) < 0.05)
-        for k in (1, 10, 100):
+        for k in (1, 10, backend.table.distinct_codes // LARGE_K_FRACTION):
             result = backend.search(query, k, bits)
             expected, distances = brute_force(codes, query, k, bits)
             assert set(result.rows.tolist()) == expected
@@ -122,3 +124,16 @@ def test_multi_index_search_equals_brute_force_without_scanning(bits):
             assert result.buckets_touched < backend.table.distinct_codes
             radii.append(result.radius)
     assert max(radii) > 3  # beyond whole-code flips: the substring index answered
+
+
+def test_multi_index_that_gives_up_answers_by_scan(monkeypatch):
+    # a search that meets too many codes hands over to one scan: same answer as brute force
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (20_000, 8), dtype=np.uint8)
+    backend = BACKENDS["table"].build(codes, 64)
+    monkeypatch.setattr(table_backend, "SCAN_DIVISOR", len(codes))
+    query = rng.integers(0, 256, 8, dtype=np.uint8)
+    result = backend.search(query, 5, 64)
+    expected, distances = brute_force(codes, query, 5, 64)
+    assert set(result.rows.tolist()) == expected
+    assert result.buckets_touched == backend.table.distinct_codes  # the scan answered

@@ -10,14 +10,20 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.backends.base import Backend, Candidates
-from hashindex.store.substrings import SUBSTRING_BITS
+from hashindex.store.keys import codes_to_keys
+from hashindex.store.substring_search import search_substrings
 from hashindex.store.table import HashTable
 
-# whole-code flips per radius above which the substring index takes over: its first probes
-# (one per substring) already cover radius m − 1, cheaper than C(64, 2) = 2016 flips
-FLIP_LIMIT = 64
-# wanting more than 1/LARGE_K_FRACTION of the codes (re-rank budgets of thousands): one scan
-LARGE_K_FRACTION = 200
+# whole-code flips per radius above which the substring index takes over: radius 0 stays the
+# exact-code bucket; from radius 1 the substring probes (16 per substring, covering radius
+# 2m − 1) are cheaper than C(bits, 1) flips looked up one radius at a time
+FLIP_LIMIT = 1
+# A substring-index candidate costs a random read of its key, a scanned code a sequential one,
+# roughly ten times cheaper (measured at 1M codes, 32–128 bits): wanting more than
+# 1/LARGE_K_FRACTION of the codes (re-rank budgets of hundreds and more) goes straight to one
+# scan, and a search that has computed distances for 1/SCAN_DIVISOR of them gives up for one
+LARGE_K_FRACTION = 2000
+SCAN_DIVISOR = 8
 
 
 class TableBackend(Backend):
@@ -91,41 +97,19 @@ class TableBackend(Backend):
         return (*self.rows_between(buckets, distance, first_radius, last), last, len(buckets))
 
     def multi_index(self, query_code, first_radius, max_radius, still_wanted):
-        """As `scan`, from the substring index: probe substring 0, 1, …, m−1 at radius 0, then
-        each at radius 1, … (every new candidate's distance counted once), until the radius
-        that holds the wanted documents lies inside the ball the probes have covered."""
-        table, index = self.table, self.table.substrings
-        values = index.query_values(query_code)
-        seen = np.zeros(table.distinct_codes, dtype=bool)
-        per_radius = np.zeros(self.bits + 1)
-        buckets, distances = [], []
-        gathered = 0
-        for substring_radius in range(SUBSTRING_BITS + 1):
-            for substring in range(index.substrings):
-                if gathered > table.distinct_codes // 2:  # most codes: one scan is cheaper
-                    return self.scan(query_code, first_radius, max_radius, still_wanted)
-                new = index.substring_candidates(values, substring, substring_radius)
-                gathered += len(new) + comb(SUBSTRING_BITS, substring_radius)
-                new = distinct_sorted(new)
-                new = new[~seen[new]]
-                if len(new):
-                    seen[new] = True
-                    distance = table.bucket_distances(query_code, new)
-                    per_radius += np.bincount(distance, weights=table.bucket_sizes(new),
-                                              minlength=self.bits + 1)
-                    buckets.append(new)
-                    distances.append(distance)
-                covered = index.covered_radius(substring_radius, substring)
-                if covered < min(first_radius, max_radius):
-                    continue
-                last = radius_holding(per_radius, first_radius, max_radius, still_wanted)
-                if last <= covered:
-                    found = np.concatenate(buckets) if buckets else np.zeros(0, np.int64)
-                    distance = (np.concatenate(distances) if distances
-                                else np.zeros(0, np.int64))
-                    return (*self.rows_between(found, distance, first_radius, last), last,
-                            len(found))
-        raise AssertionError("16-bit substrings probed to radius 16 cover every code")
+        """As `scan`, from the substring index (substring_search.py); falls back to the scan
+        once the probes have met 1/SCAN_DIVISOR of the distinct codes."""
+        table = self.table
+        query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
+        keys = np.asarray(table.keys)
+        found = search_substrings(
+            keys.reshape(1, -1) if keys.ndim == 1 else keys, table.offsets, table.rows,
+            table.substrings, query_key.reshape(-1).astype(np.uint64),
+            table.substrings.query_values(query_code), first_radius, max_radius,
+            still_wanted, table.distinct_codes // SCAN_DIVISOR)
+        if found is None:
+            return self.scan(query_code, first_radius, max_radius, still_wanted)
+        return found.rows, found.distances, found.radius, found.buckets_touched
 
     def rows_between(self, buckets, distance, first_radius, last):
         chosen = (distance >= first_radius) & (distance <= last)
@@ -141,9 +125,3 @@ def radius_holding(per_radius, first_radius, max_radius, still_wanted) -> int:
     enough = np.flatnonzero(cumulative >= still_wanted)
     return first_radius + (int(enough[0]) if len(enough) else max_radius - first_radius)
 
-
-def distinct_sorted(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values: a sort and a neighbour compare, which beats np.unique's hashing
-    on the few thousand candidates of a query."""
-    values = np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
