@@ -78,6 +78,9 @@ def positive(ctx, param, value):
               help=f"FAISS binary index to write: {', '.join(FAISS_BACKENDS)}.")
 @click.option("--shard-rows", default=100_000, show_default=True, type=int, callback=positive)
 @click.option("--store-embeddings", is_flag=True, help="Keep float16 embeddings for re-ranking.")
+@click.option("--substring-index/--no-substring-index", default=True, show_default=True,
+              help="Keep the multi-index over 16-bit substrings beside the table: fast k-NN "
+                   "at 64+ bits for 4·(bits/16 − 1) more bytes per distinct code.")
 @click.option("--encoder", default=None, help="Reuse a trained encoder folder (skip training).")
 @click.option("--cache-dir", default=None, help="Embedding cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
@@ -87,7 +90,7 @@ def positive(ctx, param, value):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(input_path, out, sample, input_format, text_column, id_column, embedding_column,
           skip_empty, model, variant, bits, epochs, seed, backend, shard_rows, store_embeddings,
-          encoder, cache_dir, no_cache, overwrite, options, quiet):
+          substring_index, encoder, cache_dir, no_cache, overwrite, options, quiet):
     """Build an index from INPUT (Parquet, JSONL, CSV or a folder of .txt/.md files)."""
     from hashindex.config import ModelConfig, TrainConfig, parse_options, replace_fields
     from indexer.build import BuildConfig, build_index
@@ -107,7 +110,8 @@ def build(input_path, out, sample, input_format, text_column, id_column, embeddi
         input=input_path, out=out, format=input_format,
         columns=ColumnOptions(text_column, id_column, embedding_column, skip_empty),
         model=model or DEFAULT_MODEL, variant=variant, bits=bits, backend=backend,
-        shard_rows=shard_rows, store_embeddings=store_embeddings, encoder=encoder,
+        shard_rows=shard_rows, store_embeddings=store_embeddings,
+        substring_index=substring_index, encoder=encoder,
         overwrite=overwrite, cache_dir=cache_dir, use_cache=not no_cache, show_progress=not quiet,
     )
     train_config = replace_fields(TrainConfig(show_progress=not quiet), epochs=epochs, seed=seed)

@@ -55,6 +55,7 @@ class BuildConfig:
     batch_rows: int = 8_192
     embed_batch_size: int = 64
     store_embeddings: bool = False
+    substring_index: bool = True
     encoder: str | None = None
     overwrite: bool = False
     cache_dir: str | None = None
@@ -153,7 +154,8 @@ def build_index(
         started = time.perf_counter()
         shards = write_pass(config, stream, staging, schema, codes, embeddings, clock)
         save_model(model, staging / ENCODER_DIR, extra={"embedding_model": model_name})
-        BACKENDS["table"].build(codes, model.config.bits).save(staging / TABLE_DIR)
+        BACKENDS["table"].build(codes, model.config.bits, config.substring_index).save(
+            staging / TABLE_DIR)
         BACKENDS[config.backend].build(codes, model.config.bits).save(staging / FAISS_DIR)
         del embeddings
         shutil.rmtree(scratch)

@@ -65,6 +65,20 @@ def test_build_query_info_happy_path(tmp_path, source):
     assert "variant / bits" in run("info", out).output
 
 
+def test_no_substring_index_gives_the_same_answers(tmp_path, source):
+    results = {}
+    for flag in ("--substring-index", "--no-substring-index"):
+        out = tmp_path / flag
+        assert run(*build_args(source, out, "--id-column", "doc", "--bits", "64", "--seed", "1",
+                               flag)).exit_code == 0
+        kept = (out / "table" / "substring_order.npy").exists()
+        assert kept == (flag == "--substring-index")
+        query = run("query", out, corpus(60)[7]["text"], "-k", "12", "--json")
+        results[flag] = [(r["id"], r["distance"]) for r in map(json.loads,
+                                                               query.output.splitlines())]
+    assert results["--substring-index"] == results["--no-substring-index"]
+
+
 def test_model_options_reach_the_model(tmp_path, source):
     out = tmp_path / "idx"
     result = run(*build_args(source, out, "--variant", "denoising", "--option", "noise=masking",

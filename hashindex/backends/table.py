@@ -37,8 +37,8 @@ class TableBackend(Backend):
         self.table = table
 
     @classmethod
-    def build(cls, codes, bits):
-        return cls(bits, HashTable.build(codes, bits))
+    def build(cls, codes, bits, substring_index: bool = True):
+        return cls(bits, HashTable.build(codes, bits, substring_index))
 
     def save(self, directory: Path) -> list[Path]:
         return self.table.save(directory)

@@ -49,8 +49,9 @@ class HashTable:
         self._bucket_codes: np.ndarray | None = None
 
     @classmethod
-    def build(cls, codes: np.ndarray, bits: int) -> HashTable:
-        """Group row ids 0..n-1 by code."""
+    def build(cls, codes: np.ndarray, bits: int, substring_index: bool = True) -> HashTable:
+        """Group row ids 0..n-1 by code; with `substring_index`, also the multi-index over
+        16-bit substrings (about (m − 1)·4 more bytes per distinct code, m = bits / 16)."""
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         keys = codes_to_keys(codes)
         order = sort_order(keys)
@@ -69,7 +70,8 @@ class HashTable:
         offsets = np.r_[starts, n].astype(dtype)
         distinct = np.ascontiguousarray(distinct)
         table = cls(bits, distinct, offsets, order.astype(row_dtype(n)))
-        table.substrings = SubstringIndex.build(table.bucket_codes())
+        if substring_index:
+            table.substrings = SubstringIndex.build(table.bucket_codes())
         return table
 
     def arrays(self) -> dict[str, np.ndarray]:
