@@ -21,7 +21,8 @@ FLIP_LIMIT = 1
 # A substring-index candidate costs a random read of its key, a scanned code a sequential one,
 # roughly ten times cheaper (measured at 1M codes, 32–128 bits): wanting more than
 # 1/LARGE_K_FRACTION of the codes (re-rank budgets of hundreds and more) goes straight to one
-# scan, and a search that has computed distances for 1/SCAN_DIVISOR of them gives up for one
+# scan unless the radius cap keeps the ball small, and a search that has computed distances for
+# 1/SCAN_DIVISOR of them gives up for one
 LARGE_K_FRACTION = 2000
 SCAN_DIVISOR = 8
 
@@ -60,7 +61,9 @@ class TableBackend(Backend):
             substrings = table.substrings is not None
             if (substrings and comb(self.bits, radius) > FLIP_LIMIT) \
                     or not table.flips_cheaper_than_scan(radius):
-                many = (k - found) * LARGE_K_FRACTION > table.distinct_codes
+                many = (k - found) * LARGE_K_FRACTION > table.distinct_codes and (
+                    not substrings or table.substrings.expected_candidates(
+                        max_radius, table.distinct_codes) > table.distinct_codes / SCAN_DIVISOR)
                 wide = self.multi_index if substrings and not many else self.scan
                 scan_rows, scan_distances, radius, touched = wide(
                     query_code, radius, max_radius, k - found)

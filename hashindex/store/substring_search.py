@@ -79,67 +79,88 @@ def _holding(per_radius, first_radius, max_radius, wanted):
 
 
 @njit(cache=True, nogil=True)
+def _grow(array, needed):
+    if needed <= array.shape[0]:
+        return array
+    bigger = np.empty(max(needed, 2 * array.shape[0]), dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+@njit(cache=True, nogil=True)
 def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, masks,
             mask_starts, first_radius, max_radius, wanted, scan_limit):
+    """Each step first collects the codes it meets for the first time (sequential reads of the
+    substring table), then computes their distances in a tight loop whose random key reads
+    overlap. A code farther than the radius that already holds the wanted rows (`bound`, which
+    only shrinks as codes are found) can never be returned: only the others are kept and have
+    their rows counted."""
     words, count = keys.shape
     substrings = sub_offsets.shape[0]
     per_radius = np.zeros(64 * words + 1, dtype=np.int64)
     seen = np.zeros((count + 63) // 64, dtype=np.uint64)
+    batch = np.empty(1024, dtype=np.int64)
+    batch_distance = np.empty(1024, dtype=np.int64)
     found = np.empty(1024, dtype=np.int64)
     found_distance = np.empty(1024, dtype=np.int64)
     n_found = 0
     touched = 0
+    bound = max_radius
     least = min(first_radius, max_radius)
     for radius in range(mask_starts.shape[0] - 1):
         for j in range(substrings):
             if touched > scan_limit:
                 return found[:0], found_distance[:0], max_radius, touched, False
+            n_batch = 0
             for t in range(mask_starts[radius], mask_starts[radius + 1]):
                 value = np.int64(query_values[j] ^ masks[t])
                 start = np.int64(sub_offsets[j, value])
                 stop = np.int64(sub_offsets[j, value + 1])
+                batch = _grow(batch, n_batch + stop - start)
                 for position in range(start, stop):
                     bucket = position if j == 0 else np.int64(order[j - 1, position])
                     word = bucket >> 6
                     bit = np.uint64(1) << np.uint64(bucket & 63)
-                    if seen[word] & bit:
-                        continue
-                    seen[word] |= bit
-                    touched += 1
-                    distance = 0
-                    for w in range(words):
-                        distance += _popcount(np.uint64(keys[w, bucket]) ^ query_words[w])
-                    if distance > max_radius:
-                        continue
-                    if n_found == found.shape[0]:
-                        found = np.concatenate((found, np.empty_like(found)))
-                        found_distance = np.concatenate(
-                            (found_distance, np.empty_like(found_distance)))
-                    found[n_found] = bucket
-                    found_distance[n_found] = distance
-                    n_found += 1
-                    per_radius[distance] += np.int64(offsets[bucket + 1]) - np.int64(
-                        offsets[bucket])
-            covered = substrings * radius + j
-            if covered < least:
+                    if not seen[word] & bit:
+                        seen[word] |= bit
+                        batch[n_batch] = bucket
+                        n_batch += 1
+            touched += n_batch
+            batch_distance = _grow(batch_distance, n_batch)
+            for i in range(n_batch):
+                distance = 0
+                for w in range(words):
+                    distance += _popcount(np.uint64(keys[w, batch[i]]) ^ query_words[w])
+                batch_distance[i] = distance
+            found = _grow(found, n_found + n_batch)
+            found_distance = _grow(found_distance, n_found + n_batch)
+            for i in range(n_batch):
+                distance = batch_distance[i]
+                if distance < first_radius or distance > bound:
+                    continue
+                bucket = batch[i]
+                found[n_found] = bucket
+                found_distance[n_found] = distance
+                n_found += 1
+                per_radius[distance] += np.int64(offsets[bucket + 1]) - np.int64(
+                    offsets[bucket])
+            bound = _holding(per_radius, first_radius, max_radius, wanted)
+            if substrings * radius + j < least or bound > substrings * radius + j:
                 continue
-            last = _holding(per_radius, first_radius, max_radius, wanted)
-            if last <= covered:
-                total = 0
-                for r in range(first_radius, last + 1):
-                    total += per_radius[r]
-                out_rows = np.empty(total, dtype=np.int64)
-                out_distance = np.empty(total, dtype=np.int64)
-                filled = 0
-                for i in range(n_found):
-                    distance = found_distance[i]
-                    if distance < first_radius or distance > last:
-                        continue
-                    bucket = found[i]
-                    for position in range(np.int64(offsets[bucket]),
-                                          np.int64(offsets[bucket + 1])):
-                        out_rows[filled] = np.int64(rows[position])
-                        out_distance[filled] = distance
-                        filled += 1
-                return out_rows, out_distance, last, touched, True
+            total = 0
+            for r in range(first_radius, bound + 1):
+                total += per_radius[r]
+            out_rows = np.empty(total, dtype=np.int64)
+            out_distance = np.empty(total, dtype=np.int64)
+            filled = 0
+            for i in range(n_found):
+                distance = found_distance[i]
+                if distance > bound:
+                    continue
+                bucket = found[i]
+                for position in range(np.int64(offsets[bucket]), np.int64(offsets[bucket + 1])):
+                    out_rows[filled] = np.int64(rows[position])
+                    out_distance[filled] = distance
+                    filled += 1
+            return out_rows, out_distance, bound, touched, True
     raise AssertionError("16-bit substrings probed to radius 16 cover every code")
