@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from hashindex.diagnostics import code_diagnostics
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model, read_model_config, save_model
-from hashindex.models import DEFAULT_VARIANT, check_variant
+from hashindex.models import DEFAULT_VARIANT, check_variant, create_model
 from hashindex.store.manifest import write_manifest
 from hashindex.store.publish import check_target, publish, staging_directory
 from hashindex.training import train
@@ -119,6 +119,8 @@ def build_index(
         embedder = Embedder(config.model, batch_size=config.embed_batch_size)
     model_name = "precomputed" if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
+    if encoder_model is None and embedder is not None:
+        check_model_config(config, model_config, embedder.dimension)
 
     staging = staging_directory(target)
     try:
@@ -170,6 +172,13 @@ def build_index(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_model_config(config: BuildConfig, model_config: ModelConfig | None, dim: int) -> None:
+    """Make the code model once before any document is read, so that a bad --option fails in
+    a second instead of after the embedding pass."""
+    create_model(replace(model_config or ModelConfig(), variant=config.variant, bits=config.bits,
+                         input_dim=dim))
 
 
 def check_encoder(config: BuildConfig, model_name: str):

@@ -79,6 +79,15 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source):
     assert results["--substring-index"] == results["--no-substring-index"]
 
 
+def test_bad_model_option_fails_before_embedding(tmp_path, source, monkeypatch):
+    embedder = FakeEmbedder()
+    monkeypatch.setattr(indexer.build, "Embedder", lambda *a, **k: embedder)
+    result = run(*build_args(source, tmp_path / "o", "--variant", "denoising",
+                             "--option", "noise=pink"))
+    assert_bad_input(result, "unknown noise 'pink'")
+    assert embedder.calls == 0 and not (tmp_path / "o").exists()
+
+
 def test_model_options_reach_the_model(tmp_path, source):
     out = tmp_path / "idx"
     result = run(*build_args(source, out, "--variant", "denoising", "--option", "noise=masking",
