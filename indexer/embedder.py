@@ -49,7 +49,12 @@ class Embedder:
             if path != self.name or Path(path).exists():
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # transformers draws a "Loading weights" bar on every load: noise in a query's
+            # output; switched off for the load only, as the user had it otherwise
+            bars = transformers_logging.is_progress_bar_enabled()
+            transformers_logging.disable_progress_bar()
             try:
                 self._model = SentenceTransformer(path, device=self.device)
             except Exception as error:  # hub, missing folder, bad config: all one message
@@ -57,6 +62,9 @@ class Embedder:
                     f"cannot load sentence-transformers model {self.name!r}: "
                     f"{str(error).splitlines()[0]}"
                 ) from None
+            finally:
+                if bars:
+                    transformers_logging.enable_progress_bar()
         return self._model
 
     @property
