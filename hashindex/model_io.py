@@ -14,6 +14,7 @@ from hashindex import __version__
 from hashindex.config import ModelConfig
 from hashindex.errors import HashIndexError
 from hashindex.models import BinaryAutoencoder, create_model
+from hashindex.versioned_json import read_versioned_json
 
 MODEL_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -52,17 +53,8 @@ def read_model_config(path: str | os.PathLike) -> dict:
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise HashIndexError(f"{path} is not a model folder: {CONFIG_FILE} is missing")
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HashIndexError(f"{config_path} is not valid JSON: {error}") from None
-    version = config.get("format_version") if isinstance(config, dict) else None
-    if version != MODEL_FORMAT_VERSION:
-        raise HashIndexError(
-            f"{config_path} has model format version {version!r}; this hashindex reads version "
-            f"{MODEL_FORMAT_VERSION}: retrain the model with this version"
-        )
-    return config
+    return read_versioned_json(config_path, "model", MODEL_FORMAT_VERSION,
+                               "retrain the model with this version")
 
 
 def load_model(path: str | os.PathLike) -> BinaryAutoencoder:

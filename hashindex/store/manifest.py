@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
+from hashindex.versioned_json import read_versioned_json
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -48,16 +49,7 @@ def read_manifest(root: Path, verify: bool = True) -> dict:
     path = root / MANIFEST_FILE
     if not path.is_file():
         raise HashIndexError(f"{root} is not a hashindex index: {MANIFEST_FILE} is missing")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HashIndexError(f"{path} is corrupted: {error}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        version = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise HashIndexError(
-            f"{path} has index format version {version!r}; this hashindex reads version "
-            f"{FORMAT_VERSION}: rebuild the index"
-        )
+    manifest = read_versioned_json(path, "index", FORMAT_VERSION, "rebuild the index")
     for relative, expected in manifest.get("files", {}).items():
         file_path = root / relative
         if not file_path.is_file():
