@@ -195,3 +195,17 @@ def test_neighbours_by_code_share_topic(tmp_path):
         distances[i] = 10**6
         same.append(topics[distances.argmin()] == topics[i])
     assert np.mean(same) > 0.6  # chance is 0.25
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("{not json", "is corrupted (not valid JSON"),
+    ('{"format_version": 999}', "index format version 999"),
+])
+def test_unreadable_or_foreign_manifest_is_named(tmp_path, content, fragment):
+    build(write_input(corpus(10), tmp_path / "docs", "jsonl"), tmp_path / "index",
+          FakeEmbedder())
+    (tmp_path / "index" / "manifest.json").write_text(content)
+    with pytest.raises(HashIndexError) as error:
+        read_manifest(tmp_path / "index")
+    assert "manifest.json" in str(error.value) and fragment in str(error.value)
+    assert "rebuild the index" in str(error.value)
