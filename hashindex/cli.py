@@ -79,8 +79,9 @@ def positive(ctx, param, value):
 @click.option("--shard-rows", default=100_000, show_default=True, type=int, callback=positive)
 @click.option("--store-embeddings", is_flag=True, help="Keep float16 embeddings for re-ranking.")
 @click.option("--substring-index/--no-substring-index", default=True, show_default=True,
-              help="Keep the multi-index over 16-bit substrings beside the table: fast k-NN "
-                   "at 64+ bits for 4·(bits/16 − 1) more bytes per distinct code.")
+              help="Keep the multi-index over 16-bit substrings beside the table (built from "
+                   "65 536 distinct codes up): fast k-NN at 64+ bits for 4·(bits/16 − 1) more "
+                   "bytes per distinct code.")
 @click.option("--encoder", default=None, help="Reuse a trained encoder folder (skip training).")
 @click.option("--cache-dir", default=None, help="Embedding cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
@@ -159,7 +160,21 @@ def info(index, as_json):
                f"{', …' if len(m['shards']) > 5 else ''})")
     click.echo(f"stored embeddings    {'yes' if m.get('store_embeddings') else 'no'}")
     click.echo(f"metadata columns     {', '.join(m.get('metadata_columns', [])) or '(none)'}")
+    click.echo(f"hash table           {table_memory(m)}")
     click.echo(format_diagnostics(diagnostics))
+
+
+def table_memory(manifest: dict) -> str:
+    """The table's size on disk against the raw codes + 4-byte row ids, substring index apart."""
+    files = manifest.get("files", {})
+    table = sum(f["bytes"] for path, f in files.items() if path.startswith("table/"))
+    substrings = sum(f["bytes"] for path, f in files.items()
+                     if path.startswith("table/substring_"))
+    raw = manifest["documents"] * (manifest["bits"] // 8 + 4)
+    ratio = f"{table / raw:.2f}× the raw codes + row ids; " if raw else ""
+    index = (f"substring index {substrings / 2**20:.1f} MiB" if substrings
+             else "no substring index")
+    return f"{table / 2**20:.1f} MiB ({ratio}{index})"
 
 
 def result_records(query, result) -> list[dict]:

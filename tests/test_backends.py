@@ -9,6 +9,7 @@ from hashindex.backends import BACKENDS
 from hashindex.backends import table as table_backend
 from hashindex.backends.table import LARGE_K_FRACTION
 from hashindex.codes import hamming_distance
+from hashindex.store import table as table_store
 from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes
 
 
@@ -105,7 +106,8 @@ def test_substring_candidates_are_exactly_the_substring_ball(bits, radius, seed)
 
 
 @pytest.mark.parametrize("bits", [64, 128])
-def test_multi_index_search_equals_brute_force_without_scanning(bits):
+def test_multi_index_search_equals_brute_force_without_scanning(bits, monkeypatch):
+    monkeypatch.setattr(table_store, "MIN_SUBSTRING_CODES", 1)
     # enough distinct codes that the substring index, not a scan, answers radii beyond flips
     rng = np.random.default_rng(bits)
     centres = rng.integers(0, 256, (200, bits // 8), dtype=np.uint8)
@@ -130,6 +132,7 @@ def test_multi_index_that_gives_up_answers_by_scan(monkeypatch):
     # a search that meets too many codes hands over to one scan: same answer as brute force
     rng = np.random.default_rng(5)
     codes = rng.integers(0, 256, (20_000, 8), dtype=np.uint8)
+    monkeypatch.setattr(table_store, "MIN_SUBSTRING_CODES", 1)
     backend = BACKENDS["table"].build(codes, 64)
     monkeypatch.setattr(table_backend, "SCAN_DIVISOR", len(codes))
     query = rng.integers(0, 256, 8, dtype=np.uint8)
@@ -137,3 +140,22 @@ def test_multi_index_that_gives_up_answers_by_scan(monkeypatch):
     expected, distances = brute_force(codes, query, 5, 64)
     assert set(result.rows.tolist()) == expected
     assert result.buckets_touched == backend.table.distinct_codes  # the scan answered
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(code_sets())
+def test_substring_search_against_brute_force(data):
+    # small tables scan; here the substring index is built and answers every k and radius
+    bits, codes, query, k, max_radius = data
+    saved = table_store.MIN_SUBSTRING_CODES, table_backend.LARGE_K_FRACTION
+    table_store.MIN_SUBSTRING_CODES, table_backend.LARGE_K_FRACTION = 1, 0
+    try:
+        backend = BACKENDS["table"].build(codes, bits)
+        result = backend.search(query, k, max_radius)
+    finally:
+        table_store.MIN_SUBSTRING_CODES, table_backend.LARGE_K_FRACTION = saved
+    expected, distances = brute_force(codes, query, k, max_radius)
+    assert backend.table.substrings is not None
+    assert set(result.rows.tolist()) == expected
+    assert np.array_equal(result.distances, distances[result.rows])
+    assert result.buckets_touched <= backend.table.distinct_codes

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import FakeEmbedder, build, corpus, write_input
 
+import hashindex.store.table
 import indexer.build
 import indexer.embedder
 from hashindex.cli import main
@@ -63,9 +64,11 @@ def test_build_query_info_happy_path(tmp_path, source):
     info = run("info", out, "--json")
     assert json.loads(info.output)["manifest"]["documents"] == 60
     assert "variant / bits" in run("info", out).output
+    assert "the raw codes + row ids; no substring index" in run("info", out).output
 
 
-def test_no_substring_index_gives_the_same_answers(tmp_path, source):
+def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch):
+    monkeypatch.setattr(hashindex.store.table, "MIN_SUBSTRING_CODES", 1)  # a 60-document index
     results = {}
     for flag in ("--substring-index", "--no-substring-index"):
         out = tmp_path / flag
@@ -73,6 +76,7 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source):
                                flag)).exit_code == 0
         kept = (out / "table" / "substring_order.npy").exists()
         assert kept == (flag == "--substring-index")
+        assert ("no substring index" in run("info", out).output) == (not kept)
         query = run("query", out, corpus(60)[7]["text"], "-k", "12", "--json")
         results[flag] = [(r["id"], r["distance"]) for r in map(json.loads,
                                                                query.output.splitlines())]

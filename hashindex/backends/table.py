@@ -70,7 +70,7 @@ class TableBackend(Backend):
                 rows.append(scan_rows)
                 distances.append(scan_distances)
                 found += len(scan_rows)
-                buckets += touched
+                buckets = touched  # both re-examine the codes the flips found
                 break
             probe = table.probe(query_code, radius)
             rows.append(probe.rows)

@@ -22,6 +22,10 @@ from hashindex.store.substrings import SubstringIndex, ranges_index
 
 TABLE_FILES = ("keys.npy", "offsets.npy", "rows.npy")
 SUBSTRING_FILES = ("substring_order.npy", "substring_offsets.npy")  # absent in older indexes
+# Below one distinct code per 16-bit substring value the substring index is mostly empty
+# offsets (1 MiB at 64 bits, whatever the size), and one scan of the codes takes well under a
+# millisecond: smaller tables are built without it.
+MIN_SUBSTRING_CODES = 1 << 16
 
 
 def row_dtype(count: int):
@@ -50,8 +54,9 @@ class HashTable:
 
     @classmethod
     def build(cls, codes: np.ndarray, bits: int, substring_index: bool = True) -> HashTable:
-        """Group row ids 0..n-1 by code; with `substring_index`, also the multi-index over
-        16-bit substrings (about (m − 1)·4 more bytes per distinct code, m = bits / 16)."""
+        """Group row ids 0..n-1 by code; with `substring_index` (and at least
+        MIN_SUBSTRING_CODES distinct codes), also the multi-index over 16-bit substrings
+        ((m − 1)·4 more bytes per distinct code, m = bits / 16)."""
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         keys = codes_to_keys(codes)
         order = sort_order(keys)
@@ -70,7 +75,7 @@ class HashTable:
         offsets = np.r_[starts, n].astype(dtype)
         distinct = np.ascontiguousarray(distinct)
         table = cls(bits, distinct, offsets, order.astype(row_dtype(n)))
-        if substring_index:
+        if substring_index and table.distinct_codes >= MIN_SUBSTRING_CODES:
             table.substrings = SubstringIndex.build(table.bucket_codes())
         return table
 
