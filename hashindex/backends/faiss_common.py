@@ -80,32 +80,28 @@ class FaissBackend(Backend):
 
 
 class RangeSearchBackend(FaissBackend):
-    """Exact backends: find the k-th distance, then one range search completes the ties."""
+    """Exact backends: range searches at growing radii until one holds k codes; its k-th
+    distance is the answer's radius and the codes within it (ties complete) the answer."""
 
     def search(self, query_code, k, max_radius):
         if self.index.ntotal == 0:
             return empty_candidates(self.exact, max_radius)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
-        radius = self.radius_for_k(query, k, max_radius)
-        labels, distances = self.range_within(query, radius)
-        return self.finish(labels, distances, radius, len(labels))
+        radius = -1
+        while True:
+            # the probes multiply with each radius, so stepping costs about the last step,
+            # while overshooting (doubling) could cost many times the answer's radius
+            radius = min(self.next_radius(radius), max_radius)
+            labels, distances = self.range_within(query, radius)
+            if len(labels) >= k or radius >= max_radius:
+                break
+        touched = len(labels)  # the codes the last range search returned
+        if len(labels) >= k:
+            radius = int(np.partition(distances, k - 1)[k - 1])
+            keep = distances <= radius
+            labels, distances = labels[keep], distances[keep]
+        return self.finish(labels, distances, radius, touched)
 
-    def radius_for_k(self, query: np.ndarray, k: int, max_radius: int) -> int:
-        """Smallest radius ≤ max_radius holding k documents: doubling, then bisection, so a
-        far k-th neighbour costs O(log r) range searches instead of r."""
-
-        def holds_k(radius: int) -> bool:
-            return len(self.range_within(query, radius)[0]) >= k
-
-        low, high = -1, 0  # invariant: low does not hold k; high is the next radius to test
-        while not holds_k(high):
-            if high >= max_radius:
-                return max_radius
-            low, high = high, min(max(1, 2 * high), max_radius)
-        while high - low > 1:
-            middle = (low + high) // 2
-            if holds_k(middle):
-                high = middle
-            else:
-                low = middle
-        return high
+    def next_radius(self, radius: int) -> int:
+        """The next radius to search after `radius`."""
+        return radius + 1

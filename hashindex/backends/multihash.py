@@ -24,3 +24,9 @@ class MultiHashBackend(RangeSearchBackend):
 
     def prepare(self, radius):
         self.index.nflip = min(radius // self.index.nhash, self.index.b)
+
+    def next_radius(self, radius):
+        """The largest radius the next flip count covers: every radius up to it costs the same
+        probes."""
+        flips = (radius + 1) // self.index.nhash
+        return self.index.nhash * (flips + 1) - 1
