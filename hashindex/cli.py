@@ -172,9 +172,15 @@ def table_memory(manifest: dict) -> str:
                      if path.startswith("table/substring_"))
     raw = manifest["documents"] * (manifest["bits"] // 8 + 4)
     ratio = f"{table / raw:.2f}× the raw codes + row ids; " if raw else ""
-    index = (f"substring index {substrings / 2**20:.1f} MiB" if substrings
-             else "no substring index")
-    return f"{table / 2**20:.1f} MiB ({ratio}{index})"
+    index = f"substring index {size(substrings)}" if substrings else "no substring index"
+    return f"{size(table)} ({ratio}{index})"
+
+
+def size(count: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
 
 
 def result_records(query, result) -> list[dict]:
