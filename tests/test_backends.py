@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from hashindex.backends import BACKENDS
 from hashindex.backends import table as table_backend
-from hashindex.backends.table import LARGE_K_FRACTION
 from hashindex.codes import hamming_distance
 from hashindex.store import table as table_store
 from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes
@@ -118,7 +117,7 @@ def test_multi_index_search_equals_brute_force_without_scanning(bits, monkeypatc
     radii = []
     for _ in range(5):
         query = codes[rng.integers(0, len(codes))] ^ np.packbits(rng.random(bits) < 0.05)
-        for k in (1, 10, backend.table.distinct_codes // LARGE_K_FRACTION):
+        for k in (1, 10, 100):
             result = backend.search(query, k, bits)
             expected, distances = brute_force(codes, query, k, bits)
             assert set(result.rows.tolist()) == expected
@@ -146,14 +145,15 @@ def test_multi_index_that_gives_up_answers_by_scan(monkeypatch):
 @given(code_sets())
 def test_substring_search_against_brute_force(data):
     # small tables scan; here the substring index is built and answers every k and radius
+    # without ever handing over to the scan
     bits, codes, query, k, max_radius = data
-    saved = table_store.MIN_SUBSTRING_CODES, table_backend.LARGE_K_FRACTION
-    table_store.MIN_SUBSTRING_CODES, table_backend.LARGE_K_FRACTION = 1, 0
+    saved = table_store.MIN_SUBSTRING_CODES, table_backend.SCAN_DIVISOR
+    table_store.MIN_SUBSTRING_CODES, table_backend.SCAN_DIVISOR = 1, 1
     try:
         backend = BACKENDS["table"].build(codes, bits)
         result = backend.search(query, k, max_radius)
     finally:
-        table_store.MIN_SUBSTRING_CODES, table_backend.LARGE_K_FRACTION = saved
+        table_store.MIN_SUBSTRING_CODES, table_backend.SCAN_DIVISOR = saved
     expected, distances = brute_force(codes, query, k, max_radius)
     assert backend.table.substrings is not None
     assert set(result.rows.tolist()) == expected

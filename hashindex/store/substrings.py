@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from itertools import combinations
-from math import comb
 
 import numpy as np
 
@@ -77,13 +76,6 @@ class SubstringIndex:
         probed to `substring_radius` and the others to one less: otherwise each of its
         substrings would differ by more, m·r + j + 1 bits in all."""
         return self.substrings * substring_radius + substring
-
-    def expected_candidates(self, max_radius: int, codes: int) -> float:
-        """Codes the probes meet before they cover radius `max_radius`, were the substring
-        values uniform: m tables, each probed at C(16, s) values for s ≤ max_radius / m."""
-        substring_radius = min(max_radius // self.substrings, SUBSTRING_BITS)
-        probes = sum(comb(SUBSTRING_BITS, s) for s in range(substring_radius + 1))
-        return self.substrings * probes * codes / VALUES
 
     @staticmethod
     def query_values(query_code: np.ndarray) -> np.ndarray:
