@@ -11,7 +11,7 @@ import numpy as np
 
 from hashindex.backends.base import Backend, Candidates
 from hashindex.store.keys import codes_to_keys
-from hashindex.store.substring_search import search_substrings
+from hashindex.store.substring_search import radius_holding, search_substrings
 from hashindex.store.table import HashTable
 
 # whole-code flips per radius above which the substring index takes over: radius 0 stays the
@@ -89,11 +89,13 @@ class TableBackend(Backend):
         """Rows at distance first_radius..R from one pass over the distinct codes, R the
         smallest radius (≤ max_radius) that brings `still_wanted` more documents."""
         table = self.table
-        buckets = np.arange(table.distinct_codes)
         distance = table.bucket_distances(query_code)
-        per_radius = np.bincount(distance, weights=table.bucket_sizes(), minlength=self.bits + 1)
-        last = radius_holding(per_radius, first_radius, max_radius, still_wanted)
-        return (*self.rows_between(buckets, distance, first_radius, last), last, len(buckets))
+        sizes = table.bucket_sizes()
+        per_radius = np.bincount(distance, weights=sizes, minlength=self.bits + 1)
+        last = radius_holding(per_radius.astype(np.int64), first_radius, max_radius, still_wanted)
+        chosen = np.flatnonzero((distance >= first_radius) & (distance <= last))
+        return (table.rows_of_buckets(chosen), np.repeat(distance[chosen], sizes[chosen]), last,
+                table.distinct_codes)
 
     def multi_index(self, query_code, first_radius, max_radius, still_wanted):
         """As `scan`, from the substring index (substring_search.py); falls back to the scan
@@ -109,18 +111,3 @@ class TableBackend(Backend):
         if found is None:
             return self.scan(query_code, first_radius, max_radius, still_wanted)
         return found.rows, found.distances, found.radius, found.buckets_touched
-
-    def rows_between(self, buckets, distance, first_radius, last):
-        chosen = (distance >= first_radius) & (distance <= last)
-        sizes = self.table.bucket_sizes(buckets[chosen])
-        return (self.table.rows_of_buckets(buckets[chosen]),
-                np.repeat(distance[chosen], sizes))
-
-
-def radius_holding(per_radius, first_radius, max_radius, still_wanted) -> int:
-    """The smallest radius ≥ first_radius whose ball adds `still_wanted` rows, given rows per
-    distance (or max_radius when none does)."""
-    cumulative = np.cumsum(per_radius[first_radius : max_radius + 1])
-    enough = np.flatnonzero(cumulative >= still_wanted)
-    return first_radius + (int(enough[0]) if len(enough) else max_radius - first_radius)
-

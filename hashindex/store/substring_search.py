@@ -69,7 +69,9 @@ def _popcount(x):
 
 
 @njit(cache=True, nogil=True)
-def _holding(per_radius, first_radius, max_radius, wanted):
+def radius_holding(per_radius, first_radius, max_radius, wanted):
+    """The smallest radius ≥ first_radius whose ball adds `wanted` rows, given int64 rows per
+    distance (or max_radius when none does). Shared with the table's scan."""
     total = 0
     for r in range(first_radius, max_radius + 1):
         total += per_radius[r]
@@ -144,8 +146,11 @@ def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, 
                 n_found += 1
                 per_radius[distance] += np.int64(offsets[bucket + 1]) - np.int64(
                     offsets[bucket])
-            bound = _holding(per_radius, first_radius, max_radius, wanted)
-            if substrings * radius + j < least or bound > substrings * radius + j:
+            bound = radius_holding(per_radius, first_radius, max_radius, wanted)
+            # substrings 0..j probed to `radius`, the others to radius − 1: a code outside the
+            # ball of m·radius + j would differ in every substring by more, m·radius + j + 1 bits
+            covered = substrings * radius + j
+            if covered < least or bound > covered:
                 continue
             total = 0
             for r in range(first_radius, bound + 1):

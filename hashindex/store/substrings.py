@@ -71,12 +71,6 @@ class SubstringIndex:
     def substrings(self) -> int:
         return len(self.offsets)
 
-    def covered_radius(self, substring_radius: int, substring: int) -> int:
-        """Every code within this distance has been found once substrings 0..`substring` were
-        probed to `substring_radius` and the others to one less: otherwise each of its
-        substrings would differ by more, m·r + j + 1 bits in all."""
-        return self.substrings * substring_radius + substring
-
     @staticmethod
     def query_values(query_code: np.ndarray) -> np.ndarray:
         return substring_values(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))[:, 0]

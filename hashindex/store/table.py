@@ -117,12 +117,8 @@ class HashTable:
             self._bucket_codes = keys_to_codes(np.asarray(self.keys), self.code_bytes)
         return self._bucket_codes
 
-    def bucket_sizes(self, buckets=None) -> np.ndarray:
-        """Rows per bucket: of every bucket, or of the given ones (without touching the rest)."""
-        if buckets is None:
-            return np.diff(np.asarray(self.offsets, dtype=np.int64))
-        offsets = self.offsets
-        return offsets[buckets + 1].astype(np.int64) - offsets[buckets].astype(np.int64)
+    def bucket_sizes(self) -> np.ndarray:
+        return np.diff(np.asarray(self.offsets, dtype=np.int64))
 
     def rows_of_buckets(self, buckets: np.ndarray) -> np.ndarray:
         """Concatenated row ids of the given buckets (vectorised gather)."""
@@ -136,12 +132,11 @@ class HashTable:
         """Probing C(bits, r) flipped codes beats scanning the M distinct codes while C ≤ M."""
         return comb(self.bits, radius) <= max(self.distinct_codes, 1)
 
-    def bucket_distances(self, query_code: np.ndarray, buckets=None) -> np.ndarray:
-        """Hamming distance from the query to every distinct code (or the given ones), by
-        popcount on the integer keys (one word per code up to 64 bits)."""
+    def bucket_distances(self, query_code: np.ndarray) -> np.ndarray:
+        """Hamming distance from the query to every distinct code, by popcount on the integer
+        keys (one word per code up to 64 bits): the scan path for large radii."""
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
-        keys = np.asarray(self.keys) if buckets is None else self.keys[..., buckets]
-        counts = np.bitwise_count(keys ^ query_key)
+        counts = np.bitwise_count(np.asarray(self.keys) ^ query_key)
         return counts.astype(np.int64) if counts.ndim == 1 else counts.sum(axis=0, dtype=np.int64)
 
     def probe(self, query_code: np.ndarray, radius: int) -> BallProbe:
