@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -93,6 +93,14 @@ def evaluate(model: BinaryAutoencoder, x: torch.Tensor, config: TrainConfig) -> 
     return total / max(count, 1)
 
 
+def model_config_for(
+    model_config: ModelConfig | None, variant: str, bits: int, input_dim: int
+) -> ModelConfig:
+    """The config `train` gives its model: the caller's fields, with the variant, bits and the
+    embeddings' dimension set."""
+    return replace(model_config or ModelConfig(), variant=variant, bits=bits, input_dim=input_dim)
+
+
 def train(
     embeddings: np.ndarray,
     variant: str,
@@ -107,12 +115,7 @@ def train(
     embeddings = check_embeddings(embeddings)
     if len(embeddings) < 2:
         raise HashIndexError(f"need at least 2 embeddings to train, got {len(embeddings)}")
-    model_config = model_config or ModelConfig()
-    from dataclasses import replace
-
-    model_config = replace(
-        model_config, variant=variant, bits=bits, input_dim=embeddings.shape[1]
-    )
+    model_config = model_config_for(model_config, variant, bits, embeddings.shape[1])
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from hashindex.model_io import load_model, read_model_config, save_model
 from hashindex.models import DEFAULT_VARIANT, check_variant, create_model
 from hashindex.store.manifest import write_manifest
 from hashindex.store.publish import check_target, publish, staging_directory
-from hashindex.training import train
+from hashindex.training import model_config_for, train
 from indexer.cache import EmbeddingCache, default_cache_dir, embed_with_cache
 from indexer.documents import ColumnOptions, DocumentStream
 from indexer.embedder import DEFAULT_MODEL, Embedder
@@ -120,7 +120,7 @@ def build_index(
     model_name = "precomputed" if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
     if encoder_model is None and embedder is not None:
-        check_model_config(config, model_config, embedder.dimension)
+        check_model_config(config, model_config, text_dimension(config, embedder))
 
     staging = staging_directory(target)
     try:
@@ -174,11 +174,27 @@ def build_index(
         raise
 
 
+def open_cache(config: BuildConfig, embedder) -> EmbeddingCache | None:
+    if not config.use_cache:
+        return None
+    return EmbeddingCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir(),
+                          embedder.name)
+
+
+def text_dimension(config: BuildConfig, embedder) -> int:
+    """The text model's embedding dimension, from the cache when it holds any of its vectors:
+    a rebuild whose texts are all cached never loads the model."""
+    cache = open_cache(config, embedder)
+    cached = cache.dimension() if cache is not None else None
+    if cache is not None:
+        cache.close()
+    return cached or embedder.dimension
+
+
 def check_model_config(config: BuildConfig, model_config: ModelConfig | None, dim: int) -> None:
     """Make the code model once before any document is read, so that a bad --option fails in
     a second instead of after the embedding pass."""
-    create_model(replace(model_config or ModelConfig(), variant=config.variant, bits=config.bits,
-                         input_dim=dim))
+    create_model(model_config_for(model_config, config.variant, config.bits, dim))
 
 
 def check_encoder(config: BuildConfig, model_name: str):
@@ -199,10 +215,7 @@ def embed_pass(config, stream, embedder, scratch, clock, report):
     """First pass: validate every batch, embed it (or take its embeddings), spill to scratch."""
     seen_ids: dict[str, int] = {}
     schemas: list[pa.Schema] = []
-    cache = None
-    if embedder is not None and config.use_cache:
-        cache = EmbeddingCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir(),
-                               embedder.name)
+    cache = open_cache(config, embedder) if embedder is not None else None
     count, dim = 0, None
     bar = tqdm(desc="read+embed", unit="doc", disable=not config.show_progress)
     try:

@@ -59,6 +59,11 @@ class EmbeddingCache:
         )
         self.connection.commit()
 
+    def dimension(self) -> int | None:
+        """Length of the stored vectors (every vector of one model has it), None when empty."""
+        row = self.connection.execute("SELECT length(vector) FROM embeddings LIMIT 1").fetchone()
+        return row[0] // np.dtype(np.float32).itemsize if row else None
+
     def close(self) -> None:
         self.connection.close()
 

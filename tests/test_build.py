@@ -117,11 +117,19 @@ def test_rebuild_reuses_embedding_cache(tmp_path):
     first = FakeEmbedder()
     report = build(source, tmp_path / "a", first, cache_dir=tmp_path / "cache")
     assert first.texts == 50 and report.embedded == 50
-    second = FakeEmbedder()
+    second = ModelNeverLoaded()
     report = build(source, tmp_path / "b", second, cache_dir=tmp_path / "cache", bits=32,
                    variant="vanilla")
     assert second.calls == 0 and report.embedded == 0
     assert report.documents == 50
+
+
+class ModelNeverLoaded(FakeEmbedder):
+    """Asking a real embedder for its dimension loads the model: a cached rebuild must not."""
+
+    @property
+    def dimension(self):
+        raise AssertionError("the text model was loaded for its dimension")
 
 
 def test_interrupted_build_resumes_from_cache(tmp_path, monkeypatch):
