@@ -21,6 +21,7 @@ from hashindex.backends import BACKENDS
 from hashindex.config import TrainConfig
 from hashindex.encoding import encode_codes
 from hashindex.models import DEFAULT_VARIANT
+from hashindex.store.table import MIN_SUBSTRING_CODES, TABLE_FILES
 from hashindex.training import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,7 +71,7 @@ def run_bits(bits, embeddings, queries, rows, backends):
                         ("exact" if backend.exact else "approximate") + f", {len(subset)} queries"))
     hashed = table.table
     raw_bytes = codes.nbytes + n * hashed.rows.dtype.itemsize
-    without = hashed.nbytes - hashed.substrings.order.nbytes - hashed.substrings.offsets.nbytes
+    without = sum(array.nbytes for name, array in hashed.arrays().items() if name in TABLE_FILES)
     return hashed.nbytes / raw_bytes, without / raw_bytes, hashed.distinct_codes
 
 
@@ -115,8 +116,10 @@ def write_report(rows, memory, args) -> None:
     lines += ["", "Table memory relative to the raw codes + row ids (both with row ids of the "
               "table's width, uint32 below 2^32 documents):", ""]
     for bits, (ratio, without, distinct) in memory.items():
-        lines.append(f"- {bits} bits: {ratio:.2f}× with the substring index, {without:.2f}× for "
-                     f"keys + offsets + row ids alone ({distinct:,} distinct codes)")
+        kept = (f"{ratio:.2f}× with the substring index" if ratio > without
+                else f"no substring index below {MIN_SUBSTRING_CODES:,} distinct codes")
+        lines.append(f"- {bits} bits: {kept}, {without:.2f}× for keys + offsets + row ids alone "
+                     f"({distinct:,} distinct codes)")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(rows, RESULTS / f"{args.name}.png")
