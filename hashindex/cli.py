@@ -165,12 +165,18 @@ def info(index, as_json):
 
 
 def table_memory(manifest: dict) -> str:
-    """The table's size on disk against the raw codes + 4-byte row ids, substring index apart."""
+    """The table's size on disk against the raw codes + row ids (of the table's width),
+    substring index apart."""
+    import numpy as np
+
+    from hashindex.store.table import row_dtype
+
     files = manifest.get("files", {})
     table = sum(f["bytes"] for path, f in files.items() if path.startswith("table/"))
     substrings = sum(f["bytes"] for path, f in files.items()
                      if path.startswith("table/substring_"))
-    raw = manifest["documents"] * (manifest["bits"] // 8 + 4)
+    documents = manifest["documents"]
+    raw = documents * (manifest["bits"] // 8 + np.dtype(row_dtype(documents)).itemsize)
     ratio = f"{table / raw:.2f}× the raw codes + row ids; " if raw else ""
     index = f"substring index {size(substrings)}" if substrings else "no substring index"
     return f"{size(table)} ({ratio}{index})"
