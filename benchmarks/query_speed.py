@@ -118,7 +118,7 @@ def write_report(rows, memory, args) -> None:
     for bits, (ratio, without, distinct) in memory.items():
         kept = (f"{ratio:.2f}× with the substring index" if ratio > without
                 else f"no substring index below {MIN_SUBSTRING_CODES:,} distinct codes")
-        lines.append(f"- {bits} bits: {kept}, {without:.2f}× for keys + offsets + row ids alone "
+        lines.append(f"- {bits} bits: {kept}, {without:.2f}× for the sorted keys + row ids alone "
                      f"({distinct:,} distinct codes)")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -19,6 +19,7 @@ from hashindex.codes import check_bits
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model
+from hashindex.store.keys import keys_to_codes
 from hashindex.store.manifest import read_manifest
 from hashindex.store.shards import (
     EMBEDDING_COLUMN,
@@ -111,8 +112,7 @@ class HashIndex:
         """Every document's code in row order, rebuilt from the hash table."""
         table = self.backend("table").table
         codes = np.empty((len(self), self.bits // 8), dtype=np.uint8)
-        codes[np.asarray(table.rows)] = np.repeat(table.bucket_codes(), table.bucket_sizes(),
-                                                  axis=0)
+        codes[np.asarray(table.rows)] = keys_to_codes(np.asarray(table.keys), self.bits // 8)
         return codes
 
     # ---- queries -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hashindex.backends import BACKENDS
 from hashindex.backends import table as table_backend
 from hashindex.codes import hamming_distance
 from hashindex.store import table as table_store
-from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes
+from hashindex.store.keys import codes_to_keys, find_runs, keys_to_codes
 
 
 @st.composite
@@ -64,11 +64,16 @@ def test_keys_round_trip_and_lookup(bits, seed):
     codes = rng.integers(0, 256, (30, bits // 8), dtype=np.uint8)
     keys = codes_to_keys(codes)
     assert np.array_equal(keys_to_codes(keys, bits // 8), codes)
+    codes[10:20] = codes[0]  # a run of equal codes
+    keys = codes_to_keys(codes)
     table = BACKENDS["table"].build(codes, bits).table
-    found = find_keys(table.keys, keys)
-    assert (found >= 0).all()
-    assert np.array_equal(table.bucket_codes()[found], codes)
-    assert (find_keys(table.keys, codes_to_keys(codes ^ np.uint8(0)) ^ 0) >= 0).all()
+    starts, lengths = find_runs(table.keys, keys)
+    assert np.array_equal(keys_to_codes(np.asarray(table.keys)[..., starts], bits // 8), codes)
+    expected_lengths = [int((codes == code).all(axis=1).sum()) for code in codes]
+    assert lengths.tolist() == expected_lengths
+    absent = codes_to_keys(np.full((1, bits // 8), 255, dtype=np.uint8) ^ codes[:1])
+    if not (codes == ~codes[0]).all(axis=1).any():
+        assert find_runs(table.keys, absent)[1][0] == 0
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
@@ -98,9 +103,15 @@ def test_substring_candidates_are_exactly_the_substring_ball(bits, radius, seed)
     table = BACKENDS["table"].build(codes, bits).table
     distinct = table.bucket_codes()
     query = distinct[rng.integers(0, len(distinct))] ^ rng.integers(0, 2, bits // 8, dtype=np.uint8)
-    found = SubstringIndex.build(distinct).candidates(query, radius)
-    pieces = substring_values(distinct) ^ substring_values(query.reshape(1, -1))
-    expected = np.flatnonzero((np.bitwise_count(pieces) == radius).any(axis=0))
+    index = SubstringIndex.build(distinct, table.run_starts, table.documents)
+    found = index.candidates(query, radius)
+    # every position of a code with some substring at that distance, substring 0 by its
+    # whole run, the others by the run's start
+    pieces = substring_values(codes[table.rows]) ^ substring_values(query.reshape(1, -1))
+    close = np.bitwise_count(pieces) == radius
+    starts = np.zeros(len(codes), dtype=bool)
+    starts[table.run_starts] = True
+    expected = np.flatnonzero(close[0] | (close[1:].any(axis=0) & starts))
     assert set(found.tolist()) == set(expected.tolist())
 
 

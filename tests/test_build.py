@@ -74,7 +74,7 @@ def test_manifest_describes_the_build(tmp_path):
     assert manifest["metadata_columns"] == ["topic", "year"]
     assert set(manifest["files"]) >= {"encoder/config.json", "encoder/model.safetensors",
                                       "shards/part-00000.parquet", "table/keys.npy",
-                                      "table/offsets.npy", "table/rows.npy",
+                                      "table/rows.npy",
                                       f"faiss/{INDEX_FILE}", "faiss/ids.npy"}
 
 

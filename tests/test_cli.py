@@ -74,7 +74,7 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch
         out = tmp_path / flag
         assert run(*build_args(source, out, "--id-column", "doc", "--bits", "64", "--seed", "1",
                                flag)).exit_code == 0
-        kept = (out / "table" / "substring_order.npy").exists()
+        kept = (out / "table" / "substring_positions.npy").exists()
         assert kept == (flag == "--substring-index")
         assert ("no substring index" in run("info", out).output) == (not kept)
         query = run("query", out, corpus(60)[7]["text"], "-k", "12", "--json")

@@ -1,6 +1,6 @@
 """The hash table itself as a backend: exact Hamming-ball search by bit flips, radius by radius;
 multi-index hashing over 16-bit substrings once whole-code flips get expensive; one scan of the
-distinct codes when even that would touch most of them."""
+codes when even that would touch most of them."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class TableBackend(Backend):
     def search(self, query_code, k, max_radius):
         """Probe radius 0, 1, … by bit flips and stop once k documents are found (the radius
         completes). When the next radius needs too many flips, the substring index (or, without
-        one, a scan of the distinct codes) takes every radius up to the one that holds k."""
+        one, a scan of every code) takes every radius up to the one that holds k."""
         table = self.table
         rows, distances = [], []
         found = buckets = 0
@@ -86,28 +86,27 @@ class TableBackend(Backend):
         )
 
     def scan(self, query_code, first_radius, max_radius, still_wanted):
-        """Rows at distance first_radius..R from one pass over the distinct codes, R the
-        smallest radius (≤ max_radius) that brings `still_wanted` more documents."""
+        """Rows at distance first_radius..R from one pass over every code, R the smallest
+        radius (≤ max_radius) that brings `still_wanted` more documents."""
         table = self.table
-        distance = table.bucket_distances(query_code)
-        sizes = table.bucket_sizes()
-        per_radius = np.bincount(distance, weights=sizes, minlength=self.bits + 1)
+        distance = table.distances(query_code)
+        per_radius = np.bincount(distance, minlength=self.bits + 1)
         last = radius_holding(per_radius.astype(np.int64), first_radius, max_radius, still_wanted)
         chosen = np.flatnonzero((distance >= first_radius) & (distance <= last))
-        return (table.rows_of_buckets(chosen), np.repeat(distance[chosen], sizes[chosen]), last,
+        return (np.asarray(table.rows[chosen], dtype=np.int64), distance[chosen], last,
                 table.distinct_codes)
 
     def multi_index(self, query_code, first_radius, max_radius, still_wanted):
         """As `scan`, from the substring index (substring_search.py); falls back to the scan
-        once the probes have met 1/SCAN_DIVISOR of the distinct codes."""
+        once the probes have met codes of 1/SCAN_DIVISOR of the documents."""
         table = self.table
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
         keys = np.asarray(table.keys)
         found = search_substrings(
-            keys.reshape(1, -1) if keys.ndim == 1 else keys, table.offsets, table.rows,
+            keys.reshape(1, -1) if keys.ndim == 1 else keys, table.rows,
             table.substrings, query_key.reshape(-1).astype(np.uint64),
             table.substrings.query_values(query_code), first_radius, max_radius,
-            still_wanted, table.distinct_codes // SCAN_DIVISOR)
+            still_wanted, table.documents // SCAN_DIVISOR)
         if found is None:
             return self.scan(query_code, first_radius, max_radius, still_wanted)
         return found.rows, found.distances, found.radius, found.buckets_touched

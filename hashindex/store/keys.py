@@ -56,25 +56,24 @@ def sort_order(keys: np.ndarray) -> np.ndarray:
     return np.lexsort(keys[::-1])
 
 
-def find_keys(sorted_keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
-    """Index of each probe in the sorted distinct keys, or -1 where absent (vectorised)."""
+def find_runs(sorted_keys: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each probe's run of equal keys starts in the sorted keys, and how long it is
+    (0 where the probe is absent), vectorised."""
     if sorted_keys.ndim == 1:
-        count = len(sorted_keys)
-        if count == 0:
-            return np.full(len(probes), -1, dtype=np.int64)
-        position = np.searchsorted(sorted_keys, probes)
-        clipped = np.minimum(position, count - 1)
-        return np.where(sorted_keys[clipped] == probes, clipped, -1).astype(np.int64)
-    # multi-word: the first word narrows each probe to a (usually tiny) run, then all words check
-    count = sorted_keys.shape[1]
-    result = np.full(probes.shape[1], -1, dtype=np.int64)
-    if count == 0:
-        return result
+        starts = np.searchsorted(sorted_keys, probes, side="left")
+        return starts.astype(np.int64), (np.searchsorted(sorted_keys, probes, side="right")
+                                         - starts).astype(np.int64)
+    # multi-word: the first word narrows each probe to a (usually tiny) range, then all words
+    # pick the equal keys out of it, which are contiguous
+    count = probes.shape[1]
+    starts = np.zeros(count, dtype=np.int64)
+    lengths = np.zeros(count, dtype=np.int64)
     low = np.searchsorted(sorted_keys[0], probes[0], side="left")
     high = np.searchsorted(sorted_keys[0], probes[0], side="right")
-    lengths = high - low
-    probe_index = np.repeat(np.arange(probes.shape[1]), lengths)
-    candidate = ranges_index(low, lengths)
+    probe_index = np.repeat(np.arange(count), high - low)
+    candidate = ranges_index(low, high - low)
     equal = (sorted_keys[:, candidate] == probes[:, probe_index]).all(axis=0)
-    result[probe_index[equal]] = candidate[equal]
-    return result
+    hit, first = np.unique(probe_index[equal], return_index=True)
+    starts[hit] = candidate[equal][first]
+    lengths[:] = np.bincount(probe_index[equal], minlength=count)
+    return starts, lengths

@@ -12,7 +12,7 @@ from pathlib import Path
 from hashindex.errors import HashIndexError
 from hashindex.versioned_json import read_versioned_json
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the table keeps one sorted key per document, no offsets
 MANIFEST_FILE = "manifest.json"
 
 

@@ -2,11 +2,11 @@
 
 The search steps substring by substring: probe substring 0, 1, …, m−1 at radius 0, then each at
 radius 1, …; every candidate code met for the first time gets its Hamming distance computed
-once and its rows counted per distance. After substring j at substring radius s the ball of
-radius m·s + j is complete (substrings.py), so the search stops as soon as the radius that
-holds the wanted documents lies inside it. Written as one compiled loop because the per-step
-work is small (tens of probes, a few hundred candidates) and numpy's per-call overhead made
-the interpreted version several times slower than the FAISS flat scan it should beat.
+once and the documents of its run counted per distance. After substring j at substring radius
+s the ball of radius m·s + j is complete (substrings.py), so the search stops as soon as the
+radius that holds the wanted documents lies inside it. Written as one compiled loop because
+the per-step work is small (tens of probes, a few hundred candidates) and numpy's per-call
+overhead made the interpreted version several times slower than the FAISS flat scan it should beat.
 """
 
 from __future__ import annotations
@@ -41,20 +41,18 @@ def all_masks() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(masks), starts
 
 
-def search_substrings(keys: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
-                      index: SubstringIndex, query_words: np.ndarray, query_values: np.ndarray,
-                      first_radius: int, max_radius: int, wanted: int,
-                      scan_limit: int) -> BallRows | None:
+def search_substrings(keys: np.ndarray, rows: np.ndarray, index: SubstringIndex,
+                      query_words: np.ndarray, query_values: np.ndarray, first_radius: int,
+                      max_radius: int, wanted: int, scan_limit: int) -> BallRows | None:
     """Rows at distance first_radius..R, R the smallest radius (≤ max_radius) bringing `wanted`
     documents; None once the distances of more than `scan_limit` codes were computed (a scan of
     all of them is cheaper than going on).
 
-    keys are (W, M) words of the distinct codes, query_words (W,) uint64."""
+    keys are (W, N) words of the sorted codes, query_words (W,) uint64."""
     masks, starts = all_masks()
     found_rows, distances, radius, touched, complete = _search(
-        keys, np.asarray(offsets), np.asarray(rows), np.asarray(index.order),
-        np.asarray(index.offsets), query_words, query_values, masks, starts,
-        first_radius, max_radius, wanted, scan_limit)
+        keys, np.asarray(rows), np.asarray(index.positions), np.asarray(index.offsets),
+        query_words, query_values, masks, starts, first_radius, max_radius, wanted, scan_limit)
     if not complete:
         return None
     return BallRows(found_rows, distances, int(radius), int(touched))
@@ -89,14 +87,31 @@ def _grow(array, needed):
     return bigger
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _same_key(keys, a, b):
+    for w in range(keys.shape[0]):
+        if keys[w, a] != keys[w, b]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _position(positions, j, entry):
+    """The little-endian position stored in positions[j, entry]."""
+    value = np.int64(0)
+    for b in range(positions.shape[2]):
+        value |= np.int64(positions[j, entry, b]) << (8 * b)
+    return value
+
+
 @njit(cache=True, nogil=True)
-def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, masks,
+def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks,
             mask_starts, first_radius, max_radius, wanted, scan_limit):
-    """Each step first collects the codes it meets for the first time (sequential reads of the
-    substring table), then computes their distances in a tight loop whose random key reads
-    overlap. A code farther than the radius that already holds the wanted rows (`bound`, which
-    only shrinks as codes are found) can never be returned: only the others are kept and have
-    their rows counted."""
+    """Each step first collects the runs it meets for the first time (sequential reads of the
+    substring table), then computes their codes' distances in a tight loop whose random key
+    reads overlap. A code farther than the radius that already holds the wanted rows (`bound`,
+    which only shrinks as codes are found) can never be returned: only the others are kept and
+    have their runs measured and counted."""
     words, count = keys.shape
     substrings = sub_offsets.shape[0]
     per_radius = np.zeros(64 * words + 1, dtype=np.int64)
@@ -104,6 +119,7 @@ def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, 
     batch = np.empty(1024, dtype=np.int64)
     batch_distance = np.empty(1024, dtype=np.int64)
     found = np.empty(1024, dtype=np.int64)
+    found_length = np.empty(1024, dtype=np.int64)
     found_distance = np.empty(1024, dtype=np.int64)
     n_found = 0
     touched = 0
@@ -119,13 +135,18 @@ def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, 
                 start = np.int64(sub_offsets[j, value])
                 stop = np.int64(sub_offsets[j, value + 1])
                 batch = _grow(batch, n_batch + stop - start)
-                for position in range(start, stop):
-                    bucket = position if j == 0 else np.int64(order[j - 1, position])
-                    word = bucket >> 6
-                    bit = np.uint64(1) << np.uint64(bucket & 63)
+                for entry in range(start, stop):
+                    if j == 0:  # a range of the sorted keys: only run starts are new codes
+                        position = entry
+                        if position > 0 and _same_key(keys, position, position - 1):
+                            continue
+                    else:
+                        position = _position(positions, j - 1, entry)
+                    word = position >> 6
+                    bit = np.uint64(1) << np.uint64(position & 63)
                     if not seen[word] & bit:
                         seen[word] |= bit
-                        batch[n_batch] = bucket
+                        batch[n_batch] = position
                         n_batch += 1
             touched += n_batch
             batch_distance = _grow(batch_distance, n_batch)
@@ -135,17 +156,21 @@ def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, 
                     distance += _popcount(np.uint64(keys[w, batch[i]]) ^ query_words[w])
                 batch_distance[i] = distance
             found = _grow(found, n_found + n_batch)
+            found_length = _grow(found_length, n_found + n_batch)
             found_distance = _grow(found_distance, n_found + n_batch)
             for i in range(n_batch):
                 distance = batch_distance[i]
                 if distance < first_radius or distance > bound:
                     continue
-                bucket = batch[i]
-                found[n_found] = bucket
+                position = batch[i]
+                end = position + 1
+                while end < count and _same_key(keys, end, position):
+                    end += 1
+                found[n_found] = position
+                found_length[n_found] = end - position
                 found_distance[n_found] = distance
                 n_found += 1
-                per_radius[distance] += np.int64(offsets[bucket + 1]) - np.int64(
-                    offsets[bucket])
+                per_radius[distance] += end - position
             bound = radius_holding(per_radius, first_radius, max_radius, wanted)
             # substrings 0..j probed to `radius`, the others to radius − 1: a code outside the
             # ball of m·radius + j would differ in every substring by more, m·radius + j + 1 bits
@@ -162,8 +187,7 @@ def _search(keys, offsets, rows, order, sub_offsets, query_words, query_values, 
                 distance = found_distance[i]
                 if distance > bound:
                     continue
-                bucket = found[i]
-                for position in range(np.int64(offsets[bucket]), np.int64(offsets[bucket + 1])):
+                for position in range(found[i], found[i] + found_length[i]):
                     out_rows[filled] = np.int64(rows[position])
                     out_distance[filled] = distance
                     filled += 1

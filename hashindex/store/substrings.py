@@ -6,9 +6,11 @@ probing every substring's own small table by bit flips of weight 0..s finds ever
 ball, with C(16, s) probes per substring instead of C(bits, r) for the whole code. That is what
 keeps k-NN sublinear when the k-th neighbour sits at a radius where whole-code flips explode.
 
-Substring j's table is `order[j]`: the distinct-code indices sorted by substring value, with
-`offsets[j]` over the 2^16 values. The first substring is the top 16 bits of the sorted keys,
-so its order is the identity and is not stored.
+Substring j's table lists the run starts (positions in the table's sorted keys, one per
+distinct code) sorted by substring value, with `offsets[j]` over the 2^16 values. Positions
+are stored in as few bytes as the table's size allows: 3 up to 16.7M documents, where a
+uint32 would spend a quarter of each entry on zeros. The first substring is the top 16 bits of
+the sorted keys, so it needs no list: its offsets point straight into the keys.
 """
 
 from __future__ import annotations
@@ -46,26 +48,47 @@ def substring_masks(radius: int) -> np.ndarray:
     return out
 
 
+def position_bytes(count: int) -> int:
+    """Bytes a position below `count` needs: 3, 4 or 8."""
+    return 3 if count <= 1 << 24 else 4 if count <= 1 << 32 else 8
+
+
+def pack_positions(positions: np.ndarray, width: int) -> np.ndarray:
+    """int64 positions → (n, width) little-endian bytes."""
+    raw = np.ascontiguousarray(positions, dtype="<u8").view(np.uint8).reshape(-1, 8)
+    return np.ascontiguousarray(raw[:, :width])
+
+
+def unpack_positions(packed: np.ndarray) -> np.ndarray:
+    """(n, width) little-endian bytes → int64 positions."""
+    raw = np.zeros((len(packed), 8), dtype=np.uint8)
+    raw[:, : packed.shape[1]] = packed
+    return raw.view("<u8").reshape(-1).astype(np.int64)
+
+
 class SubstringIndex:
-    def __init__(self, order: np.ndarray, offsets: np.ndarray):
-        self.order = order  # (m - 1, M) distinct-code indices by substring value, j ≥ 1
-        self.offsets = offsets  # (m, 2^16 + 1)
+    def __init__(self, positions: np.ndarray, offsets: np.ndarray):
+        self.positions = positions  # (m - 1, D, width) bytes: run starts by substring j ≥ 1
+        self.offsets = offsets  # (m, 2^16 + 1); row 0 into the keys, rows j ≥ 1 into positions
 
     @classmethod
-    def build(cls, distinct_codes: np.ndarray) -> SubstringIndex:
+    def build(cls, distinct_codes: np.ndarray, run_starts: np.ndarray,
+              documents: int) -> SubstringIndex:
+        """From the table's distinct codes (in key order) and where each one's run starts."""
         values = substring_values(distinct_codes)
-        count = values.shape[1]
-        dtype = np.uint32 if count < 2**32 else np.uint64
-        order = np.empty((len(values) - 1, count), dtype=dtype)
+        width = position_bytes(documents)
+        dtype = np.uint32 if documents < 2**32 else np.uint64
+        run_starts = np.asarray(run_starts, dtype=np.int64)
+        positions = np.empty((len(values) - 1, len(run_starts), width), dtype=np.uint8)
         offsets = np.empty((len(values), VALUES + 1), dtype=dtype)
         grid = np.arange(VALUES + 1)
-        for j, row in enumerate(values):
-            if j == 0:  # the sorted keys are already in this substring's order
-                offsets[0] = np.searchsorted(row, grid)
-                continue
-            order[j - 1] = np.argsort(row, kind="stable")
-            offsets[j] = np.searchsorted(row[order[j - 1]], grid)
-        return cls(order, offsets)
+        # the sorted keys are already in the first substring's order, runs included
+        offsets[0] = np.r_[run_starts, documents][np.searchsorted(values[0], grid)]
+        for j in range(1, len(values)):
+            order = np.argsort(values[j], kind="stable")
+            positions[j - 1] = pack_positions(run_starts[order], width)
+            offsets[j] = np.searchsorted(values[j][order], grid)
+        return cls(positions, offsets)
 
     @property
     def substrings(self) -> int:
@@ -77,18 +100,18 @@ class SubstringIndex:
 
     def substring_candidates(self, query_values: np.ndarray, substring: int,
                              substring_radius: int) -> np.ndarray:
-        """Distinct-code indices whose `substring` is at distance exactly `substring_radius`
-        from the query's (sorted positions for substring 0, whose order is the identity)."""
+        """Positions whose `substring` is at distance exactly `substring_radius` from the
+        query's: run starts for j ≥ 1, every position of those runs for substring 0."""
         probes = query_values[substring] ^ substring_masks(substring_radius)
         offsets = self.offsets[substring]
         starts = offsets[probes].astype(np.int64)
-        positions = ranges_index(starts, offsets[probes + 1].astype(np.int64) - starts)
+        entries = ranges_index(starts, offsets[probes + 1].astype(np.int64) - starts)
         if substring == 0:
-            return positions
-        return np.asarray(self.order[substring - 1][positions], dtype=np.int64)
+            return entries
+        return unpack_positions(np.asarray(self.positions[substring - 1][entries]))
 
     def candidates(self, query_code: np.ndarray, substring_radius: int) -> np.ndarray:
-        """Indices whose substring j is at distance exactly `substring_radius` from the
+        """Positions whose substring j is at distance exactly `substring_radius` from the
         query's, for any j (may repeat)."""
         values = self.query_values(query_code)
         return np.concatenate([self.substring_candidates(values, j, substring_radius)

@@ -1,15 +1,16 @@
-"""The hash table: sorted distinct code keys → offsets → row ids, all memory-mappable arrays.
+"""The hash table: every document's code key in sorted order, and the row ids in that order.
 
-Bucket b holds rows[offsets[b]:offsets[b+1]], every row whose code has key keys[b]. A Hamming
-ball of radius r is searched by XOR-ing the query key with every flip mask of weight r and
-looking all the probes up at once. For radii where whole-code flips explode, a substring
-index (multi-index hashing, substrings.py) finds every code of the ball from 16-bit pieces.
+Equal codes sit in one run (a bucket): the sorted keys and row ids are the raw codes and row ids
+themselves, rearranged, so the table alone costs no more than they do. A Hamming ball of
+radius r is searched by XOR-ing the query key with every flip mask of weight r and finding all
+the probes' runs at once. For radii where whole-code flips explode, a substring index
+(multi-index hashing, substrings.py) finds every code of the ball from 16-bit pieces.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from math import comb
 from pathlib import Path
 
@@ -17,11 +18,11 @@ import numpy as np
 
 from hashindex.codes import code_bytes as bytes_for_bits
 from hashindex.codes import hamming_ball_masks
-from hashindex.store.keys import codes_to_keys, find_keys, keys_to_codes, sort_order
+from hashindex.store.keys import codes_to_keys, find_runs, keys_to_codes, sort_order
 from hashindex.store.substrings import SubstringIndex, ranges_index
 
-TABLE_FILES = ("keys.npy", "offsets.npy", "rows.npy")
-SUBSTRING_FILES = ("substring_order.npy", "substring_offsets.npy")  # absent in older indexes
+TABLE_FILES = ("keys.npy", "rows.npy")
+SUBSTRING_FILES = ("substring_positions.npy", "substring_offsets.npy")
 # Below one distinct code per 16-bit substring value the substring index is mostly empty
 # offsets (1 MiB at 64 bits, whatever the size), and one scan of the codes takes well under a
 # millisecond: smaller tables are built without it.
@@ -37,52 +38,38 @@ class BallProbe:
     """Result of probing the table at one radius."""
 
     rows: np.ndarray  # row ids found at exactly this radius
-    buckets: np.ndarray  # bucket indices hit
+    buckets: np.ndarray  # where the runs (buckets) hit start in the sorted keys
     probes: int  # codes looked up
 
 
 class HashTable:
-    def __init__(self, bits: int, keys: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
+    def __init__(self, bits: int, keys: np.ndarray, rows: np.ndarray,
                  substrings: SubstringIndex | None = None):
         self.bits = bits
         self.code_bytes = bytes_for_bits(bits)
-        self.keys = keys
-        self.offsets = offsets
-        self.rows = rows
+        self.keys = keys  # (N,) or (W, N) sorted, one per document
+        self.rows = rows  # (N,) row ids in key order
         self.substrings = substrings
-        self._bucket_codes: np.ndarray | None = None
 
     @classmethod
     def build(cls, codes: np.ndarray, bits: int, substring_index: bool = True) -> HashTable:
-        """Group row ids 0..n-1 by code; with `substring_index` (and at least
+        """Sort row ids 0..n-1 by code; with `substring_index` (and at least
         MIN_SUBSTRING_CODES distinct codes), also the multi-index over 16-bit substrings
-        ((m − 1)·4 more bytes per distinct code, m = bits / 16)."""
+        ((m − 1)·3 more bytes per distinct code up to 16.7M documents, m = bits / 16)."""
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         keys = codes_to_keys(codes)
         order = sort_order(keys)
-        sorted_keys = keys[order] if keys.ndim == 1 else keys[:, order]
-        n = len(codes)
-        if n:
-            if sorted_keys.ndim == 1:
-                starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-            else:
-                changed = (sorted_keys[:, 1:] != sorted_keys[:, :-1]).any(axis=0)
-                starts = np.flatnonzero(np.r_[True, changed])
-        else:
-            starts = np.zeros(0, dtype=np.int64)
-        distinct = sorted_keys[starts] if sorted_keys.ndim == 1 else sorted_keys[:, starts]
-        dtype = row_dtype(n + 1)
-        offsets = np.r_[starts, n].astype(dtype)
-        distinct = np.ascontiguousarray(distinct)
-        table = cls(bits, distinct, offsets, order.astype(row_dtype(n)))
+        sorted_keys = np.ascontiguousarray(keys[order] if keys.ndim == 1 else keys[:, order])
+        table = cls(bits, sorted_keys, order.astype(row_dtype(len(codes))))
         if substring_index and table.distinct_codes >= MIN_SUBSTRING_CODES:
-            table.substrings = SubstringIndex.build(table.bucket_codes())
+            table.substrings = SubstringIndex.build(
+                table.bucket_codes(), table.run_starts, table.documents)
         return table
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = dict(zip(TABLE_FILES, (self.keys, self.offsets, self.rows)))
+        out = dict(zip(TABLE_FILES, (self.keys, self.rows)))
         if self.substrings is not None:
-            out.update(zip(SUBSTRING_FILES, (self.substrings.order, self.substrings.offsets)))
+            out.update(zip(SUBSTRING_FILES, (self.substrings.positions, self.substrings.offsets)))
         return out
 
     @property
@@ -108,33 +95,49 @@ class HashTable:
         return cls(bits, *arrays, substrings=substrings)
 
     @property
+    def documents(self) -> int:
+        return len(self.rows)
+
+    @cached_property
+    def run_starts(self) -> np.ndarray:
+        """Where each distinct code's run starts in the sorted keys (one pass, then kept)."""
+        keys = np.asarray(self.keys)
+        if keys.shape[-1] == 0:
+            return np.zeros(0, dtype=np.int64)
+        changed = keys[..., 1:] != keys[..., :-1]
+        if changed.ndim == 2:
+            changed = changed.any(axis=0)
+        return np.flatnonzero(np.r_[True, changed])
+
+    @property
     def distinct_codes(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.run_starts)
 
     def bucket_codes(self) -> np.ndarray:
-        """Distinct codes (M, bits/8), decoded from the keys once and kept."""
-        if self._bucket_codes is None:
-            self._bucket_codes = keys_to_codes(np.asarray(self.keys), self.code_bytes)
-        return self._bucket_codes
+        """Distinct codes (M, bits/8) in key order."""
+        return keys_to_codes(np.asarray(self.keys)[..., self.run_starts], self.code_bytes)
 
     def bucket_sizes(self) -> np.ndarray:
-        return np.diff(np.asarray(self.offsets, dtype=np.int64))
+        return np.diff(np.r_[self.run_starts, self.documents])
 
     def rows_of_buckets(self, buckets: np.ndarray) -> np.ndarray:
-        """Concatenated row ids of the given buckets (vectorised gather)."""
-        if len(buckets) == 0:
+        """Concatenated row ids of the given buckets (indices among the distinct codes)."""
+        starts = self.run_starts[buckets]
+        return self.rows_of_runs(starts, self.bucket_sizes()[buckets])
+
+    def rows_of_runs(self, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Concatenated row ids of the runs starting at `starts` (vectorised gather)."""
+        if len(starts) == 0:
             return np.zeros(0, dtype=np.int64)
-        starts = np.asarray(self.offsets[buckets], dtype=np.int64)
-        lengths = np.asarray(self.offsets[buckets + 1], dtype=np.int64) - starts
         return np.asarray(self.rows[ranges_index(starts, lengths)], dtype=np.int64)
 
     def flips_cheaper_than_scan(self, radius: int) -> bool:
-        """Probing C(bits, r) flipped codes beats scanning the M distinct codes while C ≤ M."""
-        return comb(self.bits, radius) <= max(self.distinct_codes, 1)
+        """Probing C(bits, r) flipped codes beats scanning the N codes while C ≤ N."""
+        return comb(self.bits, radius) <= max(self.documents, 1)
 
-    def bucket_distances(self, query_code: np.ndarray) -> np.ndarray:
-        """Hamming distance from the query to every distinct code, by popcount on the integer
-        keys (one word per code up to 64 bits): the scan path for large radii."""
+    def distances(self, query_code: np.ndarray) -> np.ndarray:
+        """Hamming distance from the query to every document's code, in key order, by popcount
+        on the integer keys (one word per code up to 64 bits): the scan path."""
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
         counts = np.bitwise_count(np.asarray(self.keys) ^ query_key)
         return counts.astype(np.int64) if counts.ndim == 1 else counts.sum(axis=0, dtype=np.int64)
@@ -144,10 +147,10 @@ class HashTable:
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
         mask_keys = mask_keys_for(self.bits, radius)
         probes = query_key ^ mask_keys  # broadcasts for single- and multi-word keys
-        found = find_keys(self.keys, probes)
-        buckets = found[found >= 0]
-        probe_count = mask_keys.shape[-1]
-        return BallProbe(rows=self.rows_of_buckets(buckets), buckets=buckets, probes=probe_count)
+        starts, lengths = find_runs(self.keys, probes)
+        hit = lengths > 0
+        return BallProbe(rows=self.rows_of_runs(starts[hit], lengths[hit]), buckets=starts[hit],
+                         probes=mask_keys.shape[-1])
 
 
 @lru_cache(maxsize=64)
