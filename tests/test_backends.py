@@ -170,3 +170,23 @@ def test_substring_search_against_brute_force(data):
     assert set(result.rows.tolist()) == expected
     assert np.array_equal(result.distances, distances[result.rows])
     assert result.buckets_touched <= backend.table.distinct_codes
+
+
+@pytest.mark.parametrize("bits", [32, 128])
+def test_table_saved_and_memory_mapped_answers_the_same(bits, tmp_path, monkeypatch):
+    # multi-word keys are stored row-major and read back as (W, N) views: same answers
+    monkeypatch.setattr(table_store, "MIN_SUBSTRING_CODES", 1)
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(0, 256, (2_000, bits // 8), dtype=np.uint8)
+    codes[1_000:1_100] = codes[0]
+    built = BACKENDS["table"].build(codes, bits)
+    built.save(tmp_path)
+    loaded = table_backend.TableBackend.load(tmp_path, bits)
+    stored = np.load(tmp_path / "keys.npy")
+    assert stored.shape == ((2_000,) if bits <= 64 else (2_000, bits // 64))
+    for query in codes[:5] ^ np.uint8(1):
+        for k in (1, 150):
+            a, b = built.search(query, k, bits), loaded.search(query, k, bits)
+            assert np.array_equal(a.rows, b.rows) and np.array_equal(a.distances, b.distances)
+            expected, _ = brute_force(codes, query, k, bits)
+            assert set(b.rows.tolist()) == expected

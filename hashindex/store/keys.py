@@ -8,8 +8,7 @@ word-major, shape (W, n), compared lexicographically. XOR of keys equals the key
 from __future__ import annotations
 
 import numpy as np
-
-from hashindex.store.substrings import ranges_index
+from numba import njit
 
 SINGLE_WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -58,22 +57,44 @@ def sort_order(keys: np.ndarray) -> np.ndarray:
 
 def find_runs(sorted_keys: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each probe's run of equal keys starts in the sorted keys, and how long it is
-    (0 where the probe is absent), vectorised."""
-    if sorted_keys.ndim == 1:
-        starts = np.searchsorted(sorted_keys, probes, side="left")
-        return starts.astype(np.int64), (np.searchsorted(sorted_keys, probes, side="right")
-                                         - starts).astype(np.int64)
-    # multi-word: the first word narrows each probe to a (usually tiny) range, then all words
-    # pick the equal keys out of it, which are contiguous
-    count = probes.shape[1]
-    starts = np.zeros(count, dtype=np.int64)
-    lengths = np.zeros(count, dtype=np.int64)
-    low = np.searchsorted(sorted_keys[0], probes[0], side="left")
-    high = np.searchsorted(sorted_keys[0], probes[0], side="right")
-    probe_index = np.repeat(np.arange(count), high - low)
-    candidate = ranges_index(low, high - low)
-    equal = (sorted_keys[:, candidate] == probes[:, probe_index]).all(axis=0)
-    hit, first = np.unique(probe_index[equal], return_index=True)
-    starts[hit] = candidate[equal][first]
-    lengths[:] = np.bincount(probe_index[equal], minlength=count)
+    (0 where the probe is absent). Compiled: a handful of numpy calls per lookup cost more
+    than the binary searches themselves."""
+    keys = np.asarray(sorted_keys)
+    probes = np.asarray(probes)
+    if keys.ndim == 1:
+        keys, probes = keys.reshape(1, -1), probes.reshape(1, -1)
+    return _find_runs(keys, probes.astype(keys.dtype, copy=False))
+
+
+@njit(cache=True, nogil=True)
+def _compare(keys, position, probes, probe):
+    """−1, 0 or 1 as keys[:, position] is below, equal to or above probes[:, probe]."""
+    for w in range(keys.shape[0]):
+        if keys[w, position] != probes[w, probe]:
+            return -1 if keys[w, position] < probes[w, probe] else 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _find_runs(keys, probes):
+    count = keys.shape[1]
+    starts = np.zeros(probes.shape[1], dtype=np.int64)
+    lengths = np.zeros(probes.shape[1], dtype=np.int64)
+    for p in range(probes.shape[1]):
+        low, high = 0, count  # first key ≥ probe
+        while low < high:
+            middle = (low + high) >> 1
+            if _compare(keys, middle, probes, p) < 0:
+                low = middle + 1
+            else:
+                high = middle
+        end, high = low, count  # first key > probe
+        while end < high:
+            middle = (end + high) >> 1
+            if _compare(keys, middle, probes, p) <= 0:
+                end = middle + 1
+            else:
+                high = middle
+        starts[p] = low
+        lengths[p] = end - low
     return starts, lengths

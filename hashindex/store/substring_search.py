@@ -98,6 +98,9 @@ def _same_key(keys, a, b):
 @njit(cache=True, nogil=True, inline="always")
 def _position(positions, j, entry):
     """The little-endian position stored in positions[j, entry]."""
+    if positions.shape[2] == 3:  # the common width, spelled out so it compiles to three loads
+        return (np.int64(positions[j, entry, 0]) | (np.int64(positions[j, entry, 1]) << 8)
+                | (np.int64(positions[j, entry, 2]) << 16))
     value = np.int64(0)
     for b in range(positions.shape[2]):
         value |= np.int64(positions[j, entry, b]) << (8 * b)

@@ -47,7 +47,9 @@ class HashTable:
                  substrings: SubstringIndex | None = None):
         self.bits = bits
         self.code_bytes = bytes_for_bits(bits)
-        self.keys = keys  # (N,) or (W, N) sorted, one per document
+        # (N,) or (W, N) sorted, one per document; multi-word keys are stored row-major, so
+        # the words of one code share a cache line for the search's random reads
+        self.keys = keys
         self.rows = rows  # (N,) row ids in key order
         self.substrings = substrings
 
@@ -59,7 +61,10 @@ class HashTable:
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         keys = codes_to_keys(codes)
         order = sort_order(keys)
-        sorted_keys = np.ascontiguousarray(keys[order] if keys.ndim == 1 else keys[:, order])
+        if keys.ndim == 1:
+            sorted_keys = np.ascontiguousarray(keys[order])
+        else:
+            sorted_keys = np.ascontiguousarray(keys[:, order].T).T
         table = cls(bits, sorted_keys, order.astype(row_dtype(len(codes))))
         if substring_index and table.distinct_codes >= MIN_SUBSTRING_CODES:
             table.substrings = SubstringIndex.build(
@@ -67,7 +72,8 @@ class HashTable:
         return table
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = dict(zip(TABLE_FILES, (self.keys, self.rows)))
+        keys = self.keys if self.keys.ndim == 1 else self.keys.T
+        out = dict(zip(TABLE_FILES, (keys, self.rows)))
         if self.substrings is not None:
             out.update(zip(SUBSTRING_FILES, (self.substrings.positions, self.substrings.offsets)))
         return out
@@ -87,12 +93,12 @@ class HashTable:
     @classmethod
     def load(cls, directory: Path, bits: int, mmap: bool = True) -> HashTable:
         mode = "r" if mmap else None
-        arrays = [np.load(directory / name, mmap_mode=mode) for name in TABLE_FILES]
+        keys, rows = (np.load(directory / name, mmap_mode=mode) for name in TABLE_FILES)
         substrings = None
         if all((directory / name).is_file() for name in SUBSTRING_FILES):
             substrings = SubstringIndex(
                 *(np.load(directory / name, mmap_mode=mode) for name in SUBSTRING_FILES))
-        return cls(bits, *arrays, substrings=substrings)
+        return cls(bits, keys if keys.ndim == 1 else keys.T, rows, substrings=substrings)
 
     @property
     def documents(self) -> int:
