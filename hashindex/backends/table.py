@@ -4,7 +4,6 @@ codes when even that would touch most of them."""
 
 from __future__ import annotations
 
-from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,6 @@ from hashindex.store.keys import codes_to_keys
 from hashindex.store.substring_search import radius_holding, search_substrings
 from hashindex.store.table import HashTable
 
-# whole-code flips per radius above which the substring index takes over: radius 0 stays the
-# exact-code bucket; from radius 1 the substring probes (16 per substring, covering radius
-# 2m − 1) are cheaper than C(bits, 1) flips looked up one radius at a time
-FLIP_LIMIT = 1
 # A substring-index candidate costs a random read of its key, a scanned code a sequential one,
 # several times cheaper: a search that has computed distances for 1/SCAN_DIVISOR of the codes
 # gives up for one scan. Measured at 1M codes, this costs at most ~1.7× the scan where the scan
@@ -48,26 +43,23 @@ class TableBackend(Backend):
         return cls(bits, HashTable.load(directory, bits))
 
     def search(self, query_code, k, max_radius):
-        """Probe radius 0, 1, … by bit flips and stop once k documents are found (the radius
-        completes). When the next radius needs too many flips, the substring index (or, without
-        one, a scan of every code) takes every radius up to the one that holds k."""
+        """With a substring index, its compiled search takes every radius from 0 up to the one
+        that holds k. Without one, probe radius 0, 1, … by bit flips and stop once k documents
+        are found (the radius completes), or scan every code once flips would cost more."""
+        if self.table.substrings is not None:
+            return self.candidates(*self.multi_index(query_code, 0, max_radius, k))
         table = self.table
         rows, distances = [], []
         found = buckets = 0
         radius = -1
         while radius < max_radius and found < k:
             radius += 1
-            substrings = table.substrings is not None
-            if (substrings and comb(self.bits, radius) > FLIP_LIMIT) \
-                    or not table.flips_cheaper_than_scan(radius):
-                wide = self.multi_index if substrings else self.scan
-                scan_rows, scan_distances, radius, touched = wide(
+            if not table.flips_cheaper_than_scan(radius):
+                scan_rows, scan_distances, radius, buckets = self.scan(
                     query_code, radius, max_radius, k - found)
                 rows.append(scan_rows)
                 distances.append(scan_distances)
-                found += len(scan_rows)
-                buckets = touched  # both re-examine the codes the flips found
-                break
+                break  # the scan re-examines the codes the flips found: they count once
             probe = table.probe(query_code, radius)
             rows.append(probe.rows)
             distances.append(np.full(len(probe.rows), radius, dtype=np.int64))
@@ -75,15 +67,14 @@ class TableBackend(Backend):
             buckets += len(probe.buckets)
         all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         all_distances = np.concatenate(distances) if distances else all_rows.copy()
-        order = np.lexsort((all_rows, all_distances))
-        return Candidates(
-            rows=all_rows[order],
-            distances=all_distances[order],
-            radius=max(radius, 0),
-            buckets_touched=buckets,
-            documents_touched=found,
-            exact=True,
-        )
+        return self.candidates(all_rows, all_distances, max(radius, 0), buckets)
+
+    @staticmethod
+    def candidates(rows, distances, radius, buckets) -> Candidates:
+        """Rows ranked by distance, then row id."""
+        order = np.lexsort((rows, distances))
+        return Candidates(rows=rows[order], distances=distances[order], radius=radius,
+                          buckets_touched=buckets, documents_touched=len(rows), exact=True)
 
     def scan(self, query_code, first_radius, max_radius, still_wanted):
         """Rows at distance first_radius..R from one pass over every code, R the smallest
