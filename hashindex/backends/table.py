@@ -1,6 +1,6 @@
-"""The hash table itself as a backend: exact Hamming-ball search by bit flips, radius by radius;
-multi-index hashing over 16-bit substrings once whole-code flips get expensive; one scan of the
-codes when even that would touch most of them."""
+"""The hash table itself as a backend: exact Hamming-ball search through the multi-index over
+16-bit substrings where the table has one, else by bit flips radius by radius; one scan of the
+codes when either would touch too many of them."""
 
 from __future__ import annotations
 
