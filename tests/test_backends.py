@@ -190,3 +190,20 @@ def test_table_saved_and_memory_mapped_answers_the_same(bits, tmp_path, monkeypa
             assert np.array_equal(a.rows, b.rows) and np.array_equal(a.distances, b.distances)
             expected, _ = brute_force(codes, query, k, bits)
             assert set(b.rows.tolist()) == expected
+
+
+def test_multi_index_with_long_runs_of_equal_codes(monkeypatch):
+    # runs of thousands of equal codes: each counts all its documents, found once
+    monkeypatch.setattr(table_store, "MIN_SUBSTRING_CODES", 1)
+    rng = np.random.default_rng(11)
+    popular = rng.integers(0, 256, (5, 8), dtype=np.uint8)
+    codes = np.concatenate([popular[rng.integers(0, 5, 30_000)],
+                            rng.integers(0, 256, (10_000, 8), dtype=np.uint8)])
+    backend = BACKENDS["table"].build(codes, 64)
+    assert backend.table.substrings is not None
+    for query in [popular[0], popular[1] ^ np.uint8(3), rng.integers(0, 256, 8, dtype=np.uint8)]:
+        for k in (1, 7_000, 20_000):
+            result = backend.search(query, k, 64)
+            expected, distances = brute_force(codes, query, k, 64)
+            assert set(result.rows.tolist()) == expected
+            assert np.array_equal(result.distances, np.sort(distances[result.rows]))

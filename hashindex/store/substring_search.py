@@ -95,6 +95,24 @@ def _same_key(keys, a, b):
     return True
 
 
+@njit(cache=True, nogil=True)
+def _run_end(keys, start, limit):
+    """Where the run of keys equal to keys[start] ends (≤ limit): galloping, so a run of n
+    equal codes costs O(log n) comparisons, one for a code that occurs once."""
+    step = 1
+    while start + step < limit and _same_key(keys, start + step, start):
+        step *= 2
+    low = start + step // 2 + 1  # keys[start + step // 2] is known equal (or is start)
+    high = min(start + step, limit)  # first position known different, or the limit
+    while low < high:
+        middle = (low + high) >> 1
+        if _same_key(keys, middle, start):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _position(positions, j, entry):
     """The little-endian position stored in positions[j, entry]."""
@@ -138,13 +156,14 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
                 start = np.int64(sub_offsets[j, value])
                 stop = np.int64(sub_offsets[j, value + 1])
                 batch = _grow(batch, n_batch + stop - start)
-                for entry in range(start, stop):
-                    if j == 0:  # a range of the sorted keys: only run starts are new codes
+                entry = start
+                while entry < stop:
+                    if j == 0:  # a range of the sorted keys, run by run (one per code)
                         position = entry
-                        if position > 0 and _same_key(keys, position, position - 1):
-                            continue
+                        entry = _run_end(keys, position, stop)
                     else:
                         position = _position(positions, j - 1, entry)
+                        entry += 1
                     word = position >> 6
                     bit = np.uint64(1) << np.uint64(position & 63)
                     if not seen[word] & bit:
@@ -166,9 +185,7 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
                 if distance < first_radius or distance > bound:
                     continue
                 position = batch[i]
-                end = position + 1
-                while end < count and _same_key(keys, end, position):
-                    end += 1
+                end = _run_end(keys, position, count)
                 found[n_found] = position
                 found_length[n_found] = end - position
                 found_distance[n_found] = distance
