@@ -10,15 +10,16 @@ import numpy as np
 
 from hashindex.backends.base import Backend, Candidates
 from hashindex.store.keys import codes_to_keys
-from hashindex.store.substring_search import radius_holding, search_substrings
+from hashindex.store.substring_search import scan_codes, search_substrings
 from hashindex.store.table import HashTable
 
 # A substring-index candidate costs a random read of its key, a scanned code a sequential one,
-# several times cheaper: a search that has computed distances for 1/SCAN_DIVISOR of the codes
-# gives up for one scan. Measured at 1M codes, this costs at most ~1.7× the scan where the scan
-# was the better choice (k in the thousands at 64–128 bits), where a rule on k alone cost up to
-# 15× (k = 1 000 at 32 bits: 1.2 ms by the substring index, 18 ms by the scan).
-SCAN_DIVISOR = 8
+# over ten times cheaper: a search whose probes meet codes of more than 1/SCAN_DIVISOR of the
+# documents gives up, before computing their distances, for one compiled scan. Measured at 1M
+# codes (k = 1 000 and 5 000 at 64 and 128 bits, where the scan is the better choice): the scan
+# alone ~3 ms, this search then ~7–10 ms at 1/16, 12–15 ms at 1/8; at 1/32 it hands over
+# searches for k ≈ 300 that it would have finished in 2 ms (5–7 ms).
+SCAN_DIVISOR = 16
 
 
 class TableBackend(Backend):
@@ -80,24 +81,30 @@ class TableBackend(Backend):
         """Rows at distance first_radius..R from one pass over every code, R the smallest
         radius (≤ max_radius) that brings `still_wanted` more documents."""
         table = self.table
-        distance = table.distances(query_code)
-        per_radius = np.bincount(distance, minlength=self.bits + 1)
-        last = radius_holding(per_radius.astype(np.int64), first_radius, max_radius, still_wanted)
-        chosen = np.flatnonzero((distance >= first_radius) & (distance <= last))
-        return (np.asarray(table.rows[chosen], dtype=np.int64), distance[chosen], last,
-                table.distinct_codes)
+        positions, distances, last = scan_codes(
+            self.key_words(), self.query_words(query_code), first_radius, max_radius,
+            still_wanted)
+        return np.asarray(table.rows[positions], dtype=np.int64), distances, last, \
+            table.distinct_codes
 
     def multi_index(self, query_code, first_radius, max_radius, still_wanted):
         """As `scan`, from the substring index (substring_search.py); falls back to the scan
         once the probes have met codes of 1/SCAN_DIVISOR of the documents."""
         table = self.table
-        query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
-        keys = np.asarray(table.keys)
         found = search_substrings(
-            keys.reshape(1, -1) if keys.ndim == 1 else keys, table.rows,
-            table.substrings, query_key.reshape(-1).astype(np.uint64),
+            self.key_words(), table.rows, table.substrings, self.query_words(query_code),
             table.substrings.query_values(query_code), first_radius, max_radius,
             still_wanted, table.documents // SCAN_DIVISOR)
         if found is None:
             return self.scan(query_code, first_radius, max_radius, still_wanted)
         return found.rows, found.distances, found.radius, found.buckets_touched
+
+    def key_words(self) -> np.ndarray:
+        """The sorted keys as (W, N) words, the shape the compiled searches take."""
+        keys = np.asarray(self.table.keys)
+        return keys.reshape(1, -1) if keys.ndim == 1 else keys
+
+    @staticmethod
+    def query_words(query_code) -> np.ndarray:
+        query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
+        return query_key.reshape(-1).astype(np.uint64)

@@ -148,8 +148,6 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
     least = min(first_radius, max_radius)
     for radius in range(mask_starts.shape[0] - 1):
         for j in range(substrings):
-            if touched > scan_limit:
-                return found[:0], found_distance[:0], max_radius, touched, False
             n_batch = 0
             for t in range(mask_starts[radius], mask_starts[radius + 1]):
                 value = np.int64(query_values[j] ^ masks[t])
@@ -170,6 +168,8 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
                         seen[word] |= bit
                         batch[n_batch] = position
                         n_batch += 1
+                if touched + n_batch > scan_limit:  # before their distances cost anything
+                    return found[:0], found_distance[:0], max_radius, touched + n_batch, False
             touched += n_batch
             batch_distance = _grow(batch_distance, n_batch)
             for i in range(n_batch):
@@ -213,3 +213,34 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
                     filled += 1
             return out_rows, out_distance, bound, touched, True
     raise AssertionError("16-bit substrings probed to radius 16 cover every code")
+
+
+@njit(cache=True, nogil=True)
+def scan_codes(keys, query_words, first_radius, max_radius, wanted):
+    """One pass over every code (keys (W, N), query_words (W,) uint64): the positions at
+    distance first_radius..R and their distances, R the smallest radius (≤ max_radius) that
+    brings `wanted` documents. Compiled so the scan is one sequential pass with no temporary
+    arrays: the fallback when the substring index would meet too many codes."""
+    words, count = keys.shape
+    distance = np.empty(count, dtype=np.uint16)  # up to 256
+    per_radius = np.zeros(64 * words + 1, dtype=np.int64)
+    for i in range(count):
+        d = 0
+        for w in range(words):
+            d += _popcount(np.uint64(keys[w, i]) ^ query_words[w])
+        distance[i] = d
+        per_radius[d] += 1
+    last = radius_holding(per_radius, first_radius, max_radius, wanted)
+    total = 0
+    for r in range(first_radius, last + 1):
+        total += per_radius[r]
+    positions = np.empty(total, dtype=np.int64)
+    distances = np.empty(total, dtype=np.int64)
+    filled = 0
+    for i in range(count):
+        if first_radius <= distance[i] <= last:
+            positions[filled] = i
+            distances[filled] = distance[i]
+            filled += 1
+    return positions, distances, last
+

@@ -141,13 +141,6 @@ class HashTable:
         """Probing C(bits, r) flipped codes beats scanning the N codes while C ≤ N."""
         return comb(self.bits, radius) <= max(self.documents, 1)
 
-    def distances(self, query_code: np.ndarray) -> np.ndarray:
-        """Hamming distance from the query to every document's code, in key order, by popcount
-        on the integer keys (one word per code up to 64 bits): the scan path."""
-        query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
-        counts = np.bitwise_count(np.asarray(self.keys) ^ query_key)
-        return counts.astype(np.int64) if counts.ndim == 1 else counts.sum(axis=0, dtype=np.int64)
-
     def probe(self, query_code: np.ndarray, radius: int) -> BallProbe:
         """All rows whose code is at Hamming distance exactly `radius`, by bit flips."""
         query_key = codes_to_keys(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
