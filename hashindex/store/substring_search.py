@@ -197,9 +197,7 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
             covered = substrings * radius + j
             if covered < least or bound > covered:
                 continue
-            total = 0
-            for r in range(first_radius, bound + 1):
-                total += per_radius[r]
+            total = per_radius[first_radius: bound + 1].sum()
             out_rows = np.empty(total, dtype=np.int64)
             out_distance = np.empty(total, dtype=np.int64)
             filled = 0
@@ -219,8 +217,8 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
 def scan_codes(keys, query_words, first_radius, max_radius, wanted):
     """One pass over every code (keys (W, N), query_words (W,) uint64): the positions at
     distance first_radius..R and their distances, R the smallest radius (≤ max_radius) that
-    brings `wanted` documents. Compiled so the scan is one sequential pass with no temporary
-    arrays: the fallback when the substring index would meet too many codes."""
+    brings `wanted` documents. Compiled so the scan is one sequential pass over the keys and one
+    over their distances: the fallback when the substring index would meet too many codes."""
     words, count = keys.shape
     distance = np.empty(count, dtype=np.uint16)  # up to 256
     per_radius = np.zeros(64 * words + 1, dtype=np.int64)
@@ -231,9 +229,7 @@ def scan_codes(keys, query_words, first_radius, max_radius, wanted):
         distance[i] = d
         per_radius[d] += 1
     last = radius_holding(per_radius, first_radius, max_radius, wanted)
-    total = 0
-    for r in range(first_radius, last + 1):
-        total += per_radius[r]
+    total = per_radius[first_radius: last + 1].sum()
     positions = np.empty(total, dtype=np.int64)
     distances = np.empty(total, dtype=np.int64)
     filled = 0
