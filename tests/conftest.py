@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# No test asserts a wall-clock time, hypothesis' per-example deadline included: the first call
+# of a compiled search pays its numba compile (a second or more on a fresh machine).
+settings.register_profile("hashindex", deadline=None)
+settings.load_profile("hashindex")
 
 
 def clustered_embeddings(
