@@ -87,6 +87,11 @@ class RangeSearchBackend(FaissBackend):
         if self.index.ntotal == 0:
             return empty_candidates(self.exact, max_radius)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
+        return self.finish(*self.within_k(query, k, max_radius))
+
+    def within_k(self, query: np.ndarray, k: int, max_radius: int):
+        """The codes within the smallest radius (≤ max_radius) holding k of them: labels,
+        distances, that radius, and how many codes the search touched."""
         radius = -1
         while True:
             # the probes multiply with each radius, so stepping costs about the last step,
@@ -100,7 +105,7 @@ class RangeSearchBackend(FaissBackend):
             radius = int(np.partition(distances, k - 1)[k - 1])
             keep = distances <= radius
             labels, distances = labels[keep], distances[keep]
-        return self.finish(labels, distances, radius, touched)
+        return labels, distances, radius, touched
 
     def next_radius(self, radius: int) -> int:
         """The next radius to search after `radius`."""
