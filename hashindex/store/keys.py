@@ -67,7 +67,7 @@ def find_runs(sorted_keys: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, 
 
 
 @njit(cache=True, nogil=True)
-def _compare(keys, position, probes, probe):
+def compare_keys(keys, position, probes, probe):
     """−1, 0 or 1 as keys[:, position] is below, equal to or above probes[:, probe]."""
     for w in range(keys.shape[0]):
         if keys[w, position] != probes[w, probe]:
@@ -84,14 +84,14 @@ def _find_runs(keys, probes):
         low, high = 0, count  # first key ≥ probe
         while low < high:
             middle = (low + high) >> 1
-            if _compare(keys, middle, probes, p) < 0:
+            if compare_keys(keys, middle, probes, p) < 0:
                 low = middle + 1
             else:
                 high = middle
         end, high = low, count  # first key > probe
         while end < high:
             middle = (end + high) >> 1
-            if _compare(keys, middle, probes, p) <= 0:
+            if compare_keys(keys, middle, probes, p) <= 0:
                 end = middle + 1
             else:
                 high = middle

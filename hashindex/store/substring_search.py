@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from hashindex.store.keys import compare_keys
 from hashindex.store.substrings import SUBSTRING_BITS, SubstringIndex, substring_masks
 
 _M1 = np.uint64(0x5555555555555555)
@@ -45,8 +46,8 @@ def search_substrings(keys: np.ndarray, rows: np.ndarray, index: SubstringIndex,
                       query_words: np.ndarray, query_values: np.ndarray, first_radius: int,
                       max_radius: int, wanted: int, scan_limit: int) -> BallRows | None:
     """Rows at distance first_radius..R, R the smallest radius (≤ max_radius) bringing `wanted`
-    documents; None once the distances of more than `scan_limit` codes were computed (a scan of
-    all of them is cheaper than going on).
+    documents; None as soon as the probes meet more than `scan_limit` codes, before their
+    distances are computed (a scan of all of them is cheaper than going on).
 
     keys are (W, N) words of the sorted codes, query_words (W,) uint64."""
     masks, starts = all_masks()
@@ -87,26 +88,18 @@ def _grow(array, needed):
     return bigger
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _same_key(keys, a, b):
-    for w in range(keys.shape[0]):
-        if keys[w, a] != keys[w, b]:
-            return False
-    return True
-
-
 @njit(cache=True, nogil=True)
 def _run_end(keys, start, limit):
     """Where the run of keys equal to keys[start] ends (≤ limit): galloping, so a run of n
     equal codes costs O(log n) comparisons, one for a code that occurs once."""
     step = 1
-    while start + step < limit and _same_key(keys, start + step, start):
+    while start + step < limit and compare_keys(keys, start + step, keys, start) == 0:
         step *= 2
     low = start + step // 2 + 1  # keys[start + step // 2] is known equal (or is start)
     high = min(start + step, limit)  # first position known different, or the limit
     while low < high:
         middle = (low + high) >> 1
-        if _same_key(keys, middle, start):
+        if compare_keys(keys, middle, keys, start) == 0:
             low = middle + 1
         else:
             high = middle
