@@ -80,8 +80,8 @@ def positive(ctx, param, value):
 @click.option("--store-embeddings", is_flag=True, help="Keep float16 embeddings for re-ranking.")
 @click.option("--substring-index/--no-substring-index", default=True, show_default=True,
               help="Keep the multi-index over 16-bit substrings beside the table (built from "
-                   "65 536 distinct codes up): fast k-NN at 64+ bits for 4·(bits/16 − 1) more "
-                   "bytes per distinct code.")
+                   "65 536 distinct codes up): fast k-NN at 64+ bits for 3·(bits/16 − 1) more "
+                   "bytes per distinct code (4· above 16.7M documents).")
 @click.option("--encoder", default=None, help="Reuse a trained encoder folder (skip training).")
 @click.option("--cache-dir", default=None, help="Embedding cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
