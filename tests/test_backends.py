@@ -39,7 +39,7 @@ def brute_force(codes, query, k, max_radius):
     return set(np.flatnonzero(distances <= radius).tolist()), distances
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(code_sets())
 def test_every_backend_against_brute_force(data):
     bits, codes, query, k, max_radius = data
@@ -92,7 +92,7 @@ def test_table_switches_to_scan_for_large_radii():
     assert set(result.rows.tolist()) == expected and result.radius > 5
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(st.sampled_from([16, 24, 64, 128]), st.integers(0, 3), st.integers(0, 2**32 - 1))
 def test_substring_candidates_are_exactly_the_substring_ball(bits, radius, seed):
     from hashindex.store.substrings import SubstringIndex, substring_values
@@ -152,7 +152,7 @@ def test_multi_index_that_gives_up_answers_by_scan(monkeypatch):
     assert result.buckets_touched == backend.table.distinct_codes  # the scan answered
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow])
 @given(code_sets())
 def test_substring_search_against_brute_force(data):
     # small tables scan; here the substring index is built and answers every k and radius
