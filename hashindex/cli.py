@@ -1,36 +1,85 @@
 """The `hashindex` command: a thin shell over the library and the indexer.
 
-Errors from bad input (HashIndexError) are printed on one line and exit with status 2.
+Exit codes, for every command: 0 success; 2 anything the user can act on (bad input, flags,
+paths, permissions), printed as one `error:` line; 1 an internal error (a bug), also one line
+unless --debug asks for the traceback; 130/143 interrupted by SIGINT/SIGTERM, after cleaning up.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import traceback
 from pathlib import Path
 
 import click
 
-from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS
+from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS, check_backend
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS
 
+USER_ERROR, INTERNAL_ERROR = 2, 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup (staging folders, locks) runs."""
+
+
+def raise_terminated(signum, frame):
+    raise Terminated()
+
 
 class CLIGroup(click.Group):
-    """Turns HashIndexError into a one-line message and exit code 2."""
+    """The one guard at the CLI's edge: every failure becomes one line and its exit code."""
 
     def invoke(self, ctx):
+        signal.signal(signal.SIGTERM, raise_terminated)
+        debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except HashIndexError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(2)
+            fail(str(error), USER_ERROR, debug)
+        except OSError as error:
+            from hashindex.store.publish import path_error
+
+            fail(str(path_error(error)), USER_ERROR, debug)
+        except Terminated:
+            fail("terminated (SIGTERM); nothing was published", 143, debug)
+        except KeyboardInterrupt:
+            fail("interrupted; nothing was published", 130, debug)
+        except Exception as error:
+            first = (str(error).splitlines() or [""])[0]
+            fail(f"internal error: {type(error).__name__}: {first} (a bug in hashindex: "
+                 "re-run with --debug for the traceback and report it)", INTERNAL_ERROR, debug)
+
+
+def fail(message: str, code: int, debug: bool):
+    if debug:
+        traceback.print_exc()
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class NoteHandler(logging.Handler):
+    """Library notes (e.g. leftovers removed) as `note:` lines on stderr."""
+
+    def emit(self, record):
+        click.echo(f"note: {record.getMessage()}", err=True)
 
 
 @click.group(cls=CLIGroup)
 @click.version_option(package_name="hashindex")
-def main():
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+def main(debug):
     """Semantic hashing: binary-code indexes over documents, searched by Hamming ball."""
+    logger = logging.getLogger("hashindex")
+    if not any(isinstance(h, NoteHandler) for h in logger.handlers):
+        logger.addHandler(NoteHandler())
+    logger.setLevel(logging.INFO)
 
 
 @main.command()
@@ -169,24 +218,19 @@ def table_memory(manifest: dict) -> str:
     substring index apart."""
     import numpy as np
 
+    from hashindex.store.layout import TABLE_DIR, files_under
+    from hashindex.store.publish import human_bytes
     from hashindex.store.table import row_dtype
 
     files = manifest.get("files", {})
-    table = sum(f["bytes"] for path, f in files.items() if path.startswith("table/"))
+    table = files_under(manifest, TABLE_DIR)
     substrings = sum(f["bytes"] for path, f in files.items()
-                     if path.startswith("table/substring_"))
+                     if path.startswith(f"{TABLE_DIR}/substring_"))
     documents = manifest["documents"]
     raw = documents * (manifest["bits"] // 8 + np.dtype(row_dtype(documents)).itemsize)
     ratio = f"{table / raw:.2f}× the raw codes + row ids; " if raw else ""
-    index = f"substring index {size(substrings)}" if substrings else "no substring index"
-    return f"{size(table)} ({ratio}{index})"
-
-
-def size(count: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"
+    index = f"substring index {human_bytes(substrings)}" if substrings else "no substring index"
+    return f"{human_bytes(table)} ({ratio}{index})"
 
 
 def result_records(query, result) -> list[dict]:
@@ -194,7 +238,9 @@ def result_records(query, result) -> list[dict]:
         {"query": query, "rank": rank, "id": hit.id, "distance": hit.distance,
          "score": round(hit.score, 6), "text": hit.text, "metadata": hit.metadata,
          "radius": result.radius, "candidates": result.candidates,
-         "buckets_touched": result.buckets_touched, "exact": result.exact}
+         "buckets_touched": result.buckets_touched,
+         "documents_touched": result.documents_touched, "scanned": result.scanned,
+         "exact": result.exact}
         for rank, hit in enumerate(result.hits, start=1)
     ]
 
@@ -206,11 +252,18 @@ def print_result_table(query: str, result) -> None:
         snippet = (hit.text or "").replace("\n", " ")
         snippet = snippet if len(snippet) <= 70 else snippet[:69] + "…"
         click.echo(f"{rank:>4} {hit.distance:>4} {hit.score:>7.3f}  {hit.id[:32]:<32} {snippet}")
-    approx = "" if result.exact else " (approximate backend: may miss documents)"
-    click.echo(f"radius reached {result.radius}, {result.buckets_touched} buckets and "
-               f"{result.documents_touched} documents touched, backend {result.backend}{approx}")
+    click.echo(search_figures(result))
     for note in result.notes:
         click.echo(f"note: {note}")
+
+
+def search_figures(result) -> str:
+    """What the search examined, in the words a user checks it by."""
+    approx = "" if result.exact else " (approximate backend: may miss documents)"
+    how = "a full scan of" if result.scanned else "examined"
+    return (f"radius reached {result.radius}: {result.candidates} candidates; {how} "
+            f"{result.documents_touched} documents in {result.buckets_touched} buckets, "
+            f"backend {result.backend}{approx}")
 
 
 def read_queries(path: str) -> list[str]:
@@ -255,10 +308,11 @@ def query(index, text, k, radius, backend, rerank_candidates, no_rerank, queries
 
     if (text is None) == (queries_file is None):
         raise HashIndexError("pass either a query TEXT or --queries FILE")
+    check_backend(backend)  # before anything is opened or loaded
     opened = HashIndex.open(index)
     options = dict(k=k, max_radius=radius, rerank=not no_rerank, backend=backend,
                    rerank_candidates=rerank_candidates)
-    opened.check_query_options(k, radius, rerank_candidates)
+    opened.check_query_options(k, radius, rerank_candidates, backend)
     if queries_file:
         queries = read_queries(queries_file)
         for query_text, result in zip(queries, opened.search_batch(queries, **options)):
@@ -305,7 +359,15 @@ def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, jobs, tuning
         bits = [int(b) for b in bits_list.split(",") if b.strip()]
     except ValueError:
         raise HashIndexError(f"--bits {bits_list!r} must be comma-separated integers") from None
-    chosen = [m.strip() for m in methods.split(",")] if methods else list(DEFAULT_METHODS)
+    if not bits:
+        raise HashIndexError("--bits lists no code length; pass e.g. --bits 32,64")
+    if methods is None:
+        chosen = list(DEFAULT_METHODS)
+    else:
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+        if not chosen:
+            raise HashIndexError(f"--methods lists no method; name at least one of "
+                                 f"{', '.join(DEFAULT_METHODS)}")
     folder = run_bench(dataset, chosen, bits, seeds, Path(out),
                        Path(cache_dir) if cache_dir else default_cache_dir() / "bench",
                        size=size, show_progress=not quiet, tuning=tuning_split, jobs=jobs)

@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 
 from hashindex.errors import HashIndexError
+
+
+def option(default, help: str = "", low: float | None = None, high: float | None = None,
+           low_open: bool = False):
+    """A config field with its allowed range: low ≤ value ≤ high (low < value if low_open)."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high,
+                                            "low_open": low_open})
+
+
+def check_ranges(config) -> None:
+    """Raise naming the first field outside its declared range (and the range)."""
+    for item in fields(config):
+        low, high = item.metadata.get("low"), item.metadata.get("high")
+        if low is None and high is None:
+            continue
+        value = getattr(config, item.name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            below = v is not None and low is not None and (
+                v <= low if item.metadata.get("low_open") else v < low)
+            above = v is not None and high is not None and v > high
+            if below or above or (isinstance(v, float) and not math.isfinite(v)):
+                shown = ",".join(map(str, values))
+                raise HashIndexError(
+                    f"option {item.name}={shown} is out of range: {describe_range(item)}"
+                )
+
+
+def describe_range(item) -> str:
+    low, high = item.metadata.get("low"), item.metadata.get("high")
+    what = "each width" if item.name == "hidden" else "it"
+    if low is not None and high is not None:
+        return f"{what} must be from {low} to {high}"
+    if low is not None:
+        return f"{what} must be {'above' if item.metadata.get('low_open') else 'at least'} {low}"
+    return f"{what} must be at most {high}"
 
 
 @dataclass(frozen=True)
@@ -14,32 +51,35 @@ class ModelConfig:
 
     variant: str = "vanilla"
     bits: int = 64
-    input_dim: int = 384
-    hidden: tuple[int, ...] | None = None  # None: the variant's default widths
+    input_dim: int = option(384, low=1)
+    hidden: tuple[int, ...] | None = option(None, low=1)  # None: the variant's default widths
     activation: str = "gelu"
     code_estimator: str = "ste"  # ste | bernoulli | noise-sigmoid | gumbel
-    code_noise_std: float = 4.0  # noise-sigmoid: std of the noise before the sigmoid
-    gumbel_temperature: float = 0.5
+    code_noise_std: float = option(4.0, low=0.0)  # noise-sigmoid: std of the noise
+    gumbel_temperature: float = option(0.5, low=0.0, low_open=True)
     # sparse variants
-    sparse_k: int = 32
-    sparse_rho: float = 0.05
-    sparse_weight: float = 1e-3
+    sparse_k: int = option(32, low=1)
+    sparse_rho: float = option(0.05, low=0.0, high=1.0, low_open=True)
+    sparse_weight: float = option(1e-3, low=0.0)
     # denoising
     noise: str = "gaussian"  # gaussian | masking | salt-pepper
-    noise_level: float = 0.2
+    noise_level: float = option(0.2, low=0.0, high=1.0)
     # contractive
-    contractive_weight: float = 1e-3
+    contractive_weight: float = option(1e-3, low=0.0)
     # variational
-    kl_weight: float = 1e-2
+    kl_weight: float = option(1e-2, low=0.0)
     relaxation: str = "gumbel"  # gumbel | ste
     # concrete
-    concrete_features: int = 64
-    concrete_start_temperature: float = 10.0
-    concrete_end_temperature: float = 0.01
-    concrete_unique_weight: float = 1.0
+    concrete_features: int = option(64, low=1)
+    concrete_start_temperature: float = option(10.0, low=0.0, low_open=True)
+    concrete_end_temperature: float = option(0.01, low=0.0, low_open=True)
+    concrete_unique_weight: float = option(1.0, low=0.0)
     # rbm-deep
-    rbm_epochs: int = 20
-    rbm_learning_rate: float = 0.1
+    rbm_epochs: int = option(20, low=0)
+    rbm_learning_rate: float = option(0.1, low=0.0, low_open=True)
+
+    def __post_init__(self):
+        check_ranges(self)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -94,13 +134,21 @@ def dataclass_from_dict(cls, data: dict):
     return cls(**values)
 
 
+# Fields set by their own flags or by the data, never by --option.
+NOT_OPTIONS = {"variant": "pass --variant", "bits": "pass --bits",
+               "input_dim": "it is the embedding model's dimension"}
+
+
 def parse_options(cls, options: list[str]) -> dict:
     """`KEY=VALUE` strings → typed field values of the dataclass `cls` (e.g. ModelConfig)."""
-    defaults = {f.name: f.default for f in fields(cls)}
+    defaults = {f.name: f.default for f in fields(cls) if f.name not in NOT_OPTIONS}
     out = {}
     for option in options:
         key, sep, raw = option.partition("=")
         key = key.strip().replace("-", "_")
+        if key in NOT_OPTIONS:
+            raise HashIndexError(f"--option {option!r}: {key} is not an option; "
+                                 f"{NOT_OPTIONS[key]}")
         if not sep or key not in defaults:
             raise HashIndexError(
                 f"--option {option!r} is not KEY=VALUE with KEY one of: {', '.join(defaults)}"

@@ -18,9 +18,10 @@ from hashindex.backends import BACKENDS, Backend, Candidates, check_backend
 from hashindex.codes import check_bits
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
-from hashindex.model_io import load_model
+from hashindex.model_io import model_from_files, read_model_files
 from hashindex.store.keys import keys_to_codes
-from hashindex.store.manifest import read_manifest
+from hashindex.store.layout import ENCODER_DIR, FAISS_DIR, PRECOMPUTED_MODEL, TABLE_DIR
+from hashindex.store.manifest import manifest_identity, read_manifest
 from hashindex.store.shards import (
     EMBEDDING_COLUMN,
     ID_COLUMN,
@@ -28,7 +29,8 @@ from hashindex.store.shards import (
     ShardReader,
 )
 
-ENCODER_DIR, TABLE_DIR, FAISS_DIR = "encoder", "table", "faiss"
+# A rebuild that publishes while an index is being opened makes the open start again.
+OPEN_ATTEMPTS = 5
 
 
 @dataclass
@@ -53,40 +55,72 @@ class SearchResult:
     reranked: bool
     query_code: bytes = b""
     notes: list[str] = field(default_factory=list)
+    scanned: bool = False  # every code was compared (a full scan)
 
 
 class HashIndex:
+    """One build of an index, pinned: every file it reads is opened (mapped, held or read) when
+    it is made, so a rebuild that replaces the folder meanwhile never mixes into its answers."""
+
     def __init__(self, root: Path, manifest: dict, embedder=None):
         self.root = root
         self.manifest = manifest
         self.bits = check_bits(manifest["bits"])
         self.dimension = manifest["embedding_model"]["dimension"]
         self.model_name = manifest["embedding_model"]["name"]
-        self.shards = ShardReader(root, manifest["shards"])
         self.has_embeddings = bool(manifest.get("store_embeddings"))
         self.metadata_columns = manifest.get("metadata_columns", [])
-        self._backends: dict[str, Backend] = {}
+        self.shards = ShardReader(root, manifest["shards"])
+        table = BACKENDS["table"].load(root / TABLE_DIR, self.bits)
+        if table.table.documents != len(self):
+            raise HashIndexError(
+                f"index file {root / TABLE_DIR} holds {table.table.documents} documents but the "
+                f"manifest says {len(self)}; rebuild the index"
+            )
+        self._backends: dict[str, Backend] = {"table": table}
+        self._faiss_files = BACKENDS[manifest["backend"]].open_files(root / FAISS_DIR)
+        self._encoder_files = read_model_files(root / ENCODER_DIR)
+        if self._encoder_files[0]["model"]["bits"] != self.bits:
+            raise HashIndexError(
+                f"{root / ENCODER_DIR} makes {self._encoder_files[0]['model']['bits']}-bit "
+                f"codes but the manifest says {self.bits}; rebuild the index"
+            )
         self._encoder = None
         self._embedder = embedder
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = True, embedder=None) -> HashIndex:
-        """Open and check an index; `embedder` overrides the text model named in the manifest."""
+        """Open and check an index; `embedder` overrides the text model named in the manifest.
+
+        If a rebuild publishes while the files are being opened (the manifest is no longer the
+        one read first), the open starts again, so the index returned is one build."""
         root = Path(path)
-        return cls(root, read_manifest(root, verify=verify), embedder)
+        for _ in range(OPEN_ATTEMPTS):
+            before = manifest_identity(root)
+            try:
+                index = cls(root, read_manifest(root, verify=verify), embedder)
+            except (HashIndexError, OSError):
+                if before is not None and manifest_identity(root) != before:
+                    continue
+                raise
+            if manifest_identity(root) == before:
+                return index
+        raise HashIndexError(f"index {root} kept being replaced while it was opened "
+                             f"({OPEN_ATTEMPTS} tries); try again")
 
     def __len__(self) -> int:
         return int(self.manifest["documents"])
 
-    # ---- loading pieces lazily ---------------------------------------------------------
+    # ---- loading pieces lazily (from what was pinned at open) -----------------------------
     @property
     def encoder(self):
         if self._encoder is None:
-            self._encoder = load_model(self.root / ENCODER_DIR)
+            self._encoder = model_from_files(*self._encoder_files,
+                                             where=str(self.root / ENCODER_DIR))
         return self._encoder
 
     def embedder(self):
-        if self.model_name == "precomputed":
+        if self.model_name == PRECOMPUTED_MODEL:
             raise HashIndexError(
                 f"index {self.root} was built from precomputed embeddings and has no text model; "
                 "query it with an embedding or a code"
@@ -100,10 +134,8 @@ class HashIndex:
     def backend(self, name: str = "table") -> Backend:
         check_backend(name)
         if name not in self._backends:
-            if name == "table":
-                self._backends[name] = BACKENDS[name].load(self.root / TABLE_DIR, self.bits)
-            elif name == self.manifest["backend"]:
-                self._backends[name] = BACKENDS[name].load(self.root / FAISS_DIR, self.bits)
+            if name == self.manifest["backend"]:
+                self._backends[name] = BACKENDS[name].from_files(self._faiss_files, self.bits)
             else:  # any other backend is built on the fly from the codes the table holds
                 self._backends[name] = BACKENDS[name].build(self.all_codes(), self.bits)
         return self._backends[name]
@@ -142,15 +174,22 @@ class HashIndex:
             f"array of shape {array.shape}"
         )
 
-    def check_query_options(self, k: int, max_radius: int | None, rerank_candidates: int | None):
+    def check_query_options(self, k: int, max_radius: int | None = None,
+                            rerank_candidates: int | None = None, backend: str = "table"):
+        """Every search option checked before anything is loaded or embedded."""
+        check_integer("k", k)
         if k < 1:
             raise HashIndexError(f"k={k} must be at least 1")
-        if max_radius is not None and not 0 <= max_radius <= self.bits:
-            raise HashIndexError(
-                f"radius={max_radius} is out of range: use 0 to {self.bits} for this "
-                f"{self.bits}-bit index"
-            )
+        check_backend(backend)
+        if max_radius is not None:
+            check_integer("radius", max_radius)
+            if not 0 <= max_radius <= self.bits:
+                raise HashIndexError(
+                    f"radius={max_radius} is out of range: use 0 to {self.bits} for this "
+                    f"{self.bits}-bit index"
+                )
         if rerank_candidates is not None:
+            check_integer("rerank_candidates", rerank_candidates)
             if rerank_candidates < 1:
                 raise HashIndexError(f"rerank_candidates={rerank_candidates} must be at least 1")
             if not self.has_embeddings:
@@ -161,7 +200,7 @@ class HashIndex:
 
     def search(self, query, k: int = 10, max_radius: int | None = None, rerank: bool = True,
                backend: str = "table", rerank_candidates: int | None = None) -> SearchResult:
-        self.check_query_options(k, max_radius, rerank_candidates)
+        self.check_query_options(k, max_radius, rerank_candidates, backend)
         code, embedding = self.query_code(query)
         radius_cap = self.bits if max_radius is None else max_radius
         wanted = max(k, rerank_candidates or 0)
@@ -170,6 +209,8 @@ class HashIndex:
 
     def search_batch(self, queries: list, **options) -> list[SearchResult]:
         """Many queries; text queries are embedded together in one model call."""
+        self.check_query_options(options.get("k", 10), options.get("max_radius"),
+                                 options.get("rerank_candidates"), options.get("backend", "table"))
         texts = [q for q in queries if isinstance(q, str)]
         if texts and any(not t.strip() for t in texts):
             raise HashIndexError("a query text is empty; pass some words to search for")
@@ -213,6 +254,7 @@ class HashIndex:
             reranked=bool(use_cosine),
             query_code=bytes(code),
             notes=notes,
+            scanned=candidates.scanned,
         )
 
     def hit(self, table: pa.Table, i: int, rows, distances, scores) -> Hit:
@@ -226,6 +268,11 @@ class HashIndex:
             metadata=metadata,
             row=int(rows[i]),
         )
+
+
+def check_integer(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise HashIndexError(f"{name} must be an integer, got {value!r}")
 
 
 def embedding_matrix(column) -> np.ndarray:

@@ -8,12 +8,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from hashindex import __version__
 from hashindex.config import ModelConfig
 from hashindex.errors import HashIndexError
 from hashindex.models import BinaryAutoencoder, create_model
+from hashindex.store.publish import current_umask
 from hashindex.versioned_json import read_versioned_json
 
 MODEL_FORMAT_VERSION = 1
@@ -28,6 +29,7 @@ def save_model(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide it from others
     try:
         config = {
             "format": "hashindex-binary-autoencoder",
@@ -39,6 +41,7 @@ def save_model(
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS_FILE))
+        os.chmod(staging / WEIGHTS_FILE, 0o666 & ~current_umask())  # safetensors writes 0600
         if path.exists():
             shutil.rmtree(path)
         os.replace(staging, path)
@@ -57,18 +60,27 @@ def read_model_config(path: str | os.PathLike) -> dict:
                                "retrain the model with this version")
 
 
-def load_model(path: str | os.PathLike) -> BinaryAutoencoder:
-    """Rebuild the model from its folder; it produces bit-identical codes to the saved one."""
+def read_model_files(path: str | os.PathLike) -> tuple[dict, bytes]:
+    """The model folder's config and raw weights, read now: a reader that builds the model later
+    still gets the model it opened, whatever happens to the folder meanwhile."""
     path = Path(path)
     config = read_model_config(path)
-    model = create_model(ModelConfig.from_dict(config["model"]))
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():
         raise HashIndexError(f"{path} is not a model folder: {WEIGHTS_FILE} is missing")
+    return config, weights_path.read_bytes()
+
+
+def model_from_files(config: dict, weights: bytes, where: str = "") -> BinaryAutoencoder:
+    model = create_model(ModelConfig.from_dict(config["model"]))
     try:
-        state = load_file(str(weights_path))
-        model.load_state_dict(state)
+        model.load_state_dict(load(weights))
     except Exception as error:  # safetensors raises several types for a damaged file
-        raise HashIndexError(f"{weights_path} could not be loaded: {error}") from None
+        raise HashIndexError(f"{where}/{WEIGHTS_FILE} could not be loaded: {error}") from None
     model.eval()
     return model
+
+
+def load_model(path: str | os.PathLike) -> BinaryAutoencoder:
+    """Rebuild the model from its folder; it produces bit-identical codes to the saved one."""
+    return model_from_files(*read_model_files(path), where=str(path))

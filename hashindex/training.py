@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from hashindex.codes import check_bits
 from hashindex.config import ModelConfig, TrainConfig
 from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
 from hashindex.models import BinaryAutoencoder, check_variant, create_model
 from hashindex.validation import check_embeddings
 
@@ -158,6 +159,7 @@ def train(
         record["epoch"] = epoch
         record["val_loss"] = evaluate(model, val, config) if n_val else record["loss"]
         history.append(record)
+        fault_point("train")
         bar.set_postfix(loss=f"{record['loss']:.4f}", val=f"{record['val_loss']:.4f}")
         if record["val_loss"] < best_loss - 1e-6 or not model.can_stop_early:
             best_loss, best_epoch, stale = record["val_loss"], epoch, 0

@@ -8,6 +8,7 @@ output goes to a staging directory that is renamed into place only when complete
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,10 +25,12 @@ from hashindex.config import ModelConfig, TrainConfig
 from hashindex.diagnostics import code_diagnostics
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
 from hashindex.model_io import load_model, read_model_config, save_model
 from hashindex.models import DEFAULT_VARIANT, check_variant, create_model
+from hashindex.store.layout import ENCODER_DIR, FAISS_DIR, PRECOMPUTED_MODEL, TABLE_DIR
 from hashindex.store.manifest import write_manifest
-from hashindex.store.publish import check_target, publish, staging_directory
+from hashindex.store.publish import Staging, check_target, path_error
 from hashindex.training import model_config_for, train
 from indexer.cache import EmbeddingCache, default_cache_dir, embed_with_cache
 from indexer.documents import ColumnOptions, DocumentStream
@@ -35,9 +38,6 @@ from indexer.embedder import DEFAULT_MODEL, Embedder
 from indexer.readers import open_reader
 from indexer.shard_writer import ShardWriter
 
-ENCODER_DIR = "encoder"
-TABLE_DIR = "table"
-FAISS_DIR = "faiss"
 SCRATCH_DIR = "_scratch"
 
 
@@ -72,6 +72,7 @@ class BuildReport:
     documents: int = 0
     skipped: int = 0
     embedded: int = 0  # texts the model actually embedded (the rest came from the cache)
+    removed_leftovers: list[tuple[Path, int]] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
@@ -86,16 +87,19 @@ class StageClock:
 
 
 def check_paths(config: BuildConfig) -> tuple[Path, Path]:
-    source = Path(config.input).resolve()
-    target = Path(config.out).resolve()
+    source = Path(config.input)
     if not source.exists():
         raise HashIndexError(f"input {config.input} does not exist")
-    if source.is_dir() and (target == source or source in target.parents):
-        raise HashIndexError(
-            f"--out {config.out} is inside the input folder {config.input}; choose a path outside"
-        )
-    check_target(target, config.overwrite)
-    return source, target
+    try:  # unreadable input fails now, not after the text model has loaded
+        if source.is_dir():
+            os.listdir(source)
+        else:
+            open(source, "rb").close()
+    except OSError as error:
+        raise path_error(error, f"input {config.input}") from None
+    target = Path(config.out).absolute()
+    check_target(target, config.overwrite, [source], shown=config.out)
+    return source.resolve(), target
 
 
 def build_index(
@@ -117,16 +121,17 @@ def build_index(
     precomputed = config.columns.embedding_column is not None
     if embedder is None and not precomputed:
         embedder = Embedder(config.model, batch_size=config.embed_batch_size)
-    model_name = "precomputed" if precomputed else embedder.name
+    model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
     if encoder_model is None and embedder is not None:
         check_model_config(config, model_config, text_dimension(config, embedder))
 
-    staging = staging_directory(target)
-    try:
-        report = BuildReport(out=target)
+    report = BuildReport(out=target)
+    staging = Staging(target)
+    with staging as folder:
+        report.removed_leftovers = staging.removed
         clock = StageClock()
-        scratch = staging / SCRATCH_DIR
+        scratch = folder / SCRATCH_DIR
         scratch.mkdir()
         count, dim, schema = embed_pass(config, stream, embedder, scratch, clock, report)
         embeddings = np.memmap(scratch / "embeddings.f32", dtype=np.float32, mode="r",
@@ -154,24 +159,22 @@ def build_index(
         clock.add("encode", started)
 
         started = time.perf_counter()
-        shards = write_pass(config, stream, staging, schema, codes, embeddings, clock)
-        save_model(model, staging / ENCODER_DIR, extra={"embedding_model": model_name})
+        shards = write_pass(config, stream, folder, schema, codes, embeddings, clock)
+        save_model(model, folder / ENCODER_DIR, extra={"embedding_model": model_name})
         BACKENDS["table"].build(codes, model.config.bits, config.substring_index).save(
-            staging / TABLE_DIR)
-        BACKENDS[config.backend].build(codes, model.config.bits).save(staging / FAISS_DIR)
+            folder / TABLE_DIR)
+        fault_point("table")
+        BACKENDS[config.backend].build(codes, model.config.bits).save(folder / FAISS_DIR)
         del embeddings
         shutil.rmtree(scratch)
         clock.add("write", started)
 
         report.diagnostics = code_diagnostics(codes)
         report.stage_seconds = clock.seconds
-        write_manifest(staging, manifest_for(config, train_config, model, model_name, dim,
-                                             shards, report, schema))
-        publish(staging, target, config.overwrite)
-        return report
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_manifest(folder, manifest_for(config, train_config, model, model_name, dim,
+                                            shards, report, schema))
+        staging.publish()
+    return report
 
 
 def open_cache(config: BuildConfig, embedder) -> EmbeddingCache | None:
@@ -235,7 +238,7 @@ def embed_pass(config, stream, embedder, scratch, clock, report):
                             f"and {count + offset + 1}); ids in --id-column must be unique"
                         )
                     seen_ids[doc_id] = count + offset + 1
-                schemas.append(batch.metadata.schema)
+                schemas.append((count + 1, batch.metadata.schema))
                 started = time.perf_counter()
                 if batch.embeddings is not None:
                     vectors = batch.embeddings
@@ -249,6 +252,7 @@ def embed_pass(config, stream, embedder, scratch, clock, report):
                 spill.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
                 count += len(vectors)
                 bar.update(len(vectors))
+                fault_point("embed")
     finally:
         bar.close()
         if cache is not None:
@@ -257,8 +261,32 @@ def embed_pass(config, stream, embedder, scratch, clock, report):
         skipped = f" ({report.skipped} empty rows skipped)" if report.skipped else ""
         raise HashIndexError(f"{stream.path}: no documents to index{skipped}")
     report.documents = count
-    schema = pa.unify_schemas(schemas, promote_options="permissive")
-    return count, dim, schema
+    return count, dim, unify_metadata(schemas, stream.path)
+
+
+def unify_metadata(schemas: list[tuple[int, pa.Schema]], path) -> pa.Schema:
+    """One schema for every batch's metadata columns, or an error naming the column whose type
+    changes and the first document where it does."""
+    try:
+        return pa.unify_schemas([s for _, s in schemas], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    first_types: dict[str, tuple[int, pa.DataType]] = {}
+    for row, schema in schemas:
+        for item in schema:
+            if pa.types.is_null(item.type):
+                continue
+            seen = first_types.setdefault(item.name, (row, item.type))
+            try:
+                pa.unify_schemas([pa.schema([pa.field(item.name, seen[1])]), pa.schema([item])],
+                                 promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise HashIndexError(
+                    f"{path}: column {item.name!r} holds {seen[1]} from document {seen[0]} but "
+                    f"{item.type} from document {row} on; give every value of a column the "
+                    "same type"
+                ) from None
+    raise HashIndexError(f"{path}: the metadata columns' types change within the file")
 
 
 def sample_rows(embeddings: np.ndarray, config: TrainConfig) -> np.ndarray:

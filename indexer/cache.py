@@ -1,7 +1,8 @@
 """Embedding cache keyed by model and text hash (SQLite, one file per model).
 
 Rebuilding with another variant or bit width then embeds nothing, and an interrupted build
-resumes: every batch is committed as soon as it is embedded.
+resumes: texts are embedded in small chunks and committed every COMMIT_SECONDS (and at the end
+of every batch), so a kill loses seconds of embedding work, not a whole batch.
 """
 
 from __future__ import annotations
@@ -10,9 +11,15 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
+
+from hashindex.errors import HashIndexError
+
+COMMIT_SECONDS = 2.0
+CHUNK_TEXTS = 256  # texts per model call inside a batch: the unit of work a kill can lose
 
 
 def default_cache_dir() -> Path:
@@ -28,15 +35,21 @@ def text_key(text: str) -> bytes:
 
 class EmbeddingCache:
     def __init__(self, directory: Path, model_name: str):
-        directory.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")
         digest = hashlib.sha256(model_name.encode()).hexdigest()[:10]
         self.path = directory / f"embeddings-{slug}-{digest}.sqlite"
-        self.connection = sqlite3.connect(self.path)
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, vector BLOB NOT NULL)"
-        )
-        self.connection.commit()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(self.path)
+            self.connection.execute("CREATE TABLE IF NOT EXISTS embeddings "
+                                    "(key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+            self.connection.commit()
+        except (OSError, sqlite3.Error) as error:
+            raise HashIndexError(
+                f"--cache-dir {directory}: cannot write the embedding cache there ({error}); "
+                "pass a writable --cache-dir or --no-cache"
+            ) from None
+        self.last_commit = time.monotonic()
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
@@ -51,13 +64,19 @@ class EmbeddingCache:
                 found[key] = np.frombuffer(vector, dtype=np.float32)
         return found
 
-    def put_many(self, keys: list[bytes], vectors: np.ndarray) -> None:
+    def put_many(self, keys: list[bytes], vectors: np.ndarray, commit: bool = True) -> None:
+        """Store vectors; commit now, or (commit=False) only once COMMIT_SECONDS have passed."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.connection.executemany(
             "INSERT OR REPLACE INTO embeddings (key, vector) VALUES (?, ?)",
             [(key, vector.tobytes()) for key, vector in zip(keys, vectors)],
         )
+        if commit or time.monotonic() - self.last_commit >= COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
         self.connection.commit()
+        self.last_commit = time.monotonic()
 
     def dimension(self) -> int | None:
         """Length of the stored vectors (every vector of one model has it), None when empty."""
@@ -77,12 +96,13 @@ def embed_with_cache(
     keys = [text_key(t) for t in texts]
     found = cache.get_many(keys)
     missing = [i for i, key in enumerate(keys) if key not in found]
-    if missing:
-        unique_missing = list(dict.fromkeys(keys[i] for i in missing))
-        first_text = {keys[i]: texts[i] for i in reversed(missing)}
-        vectors = embedder.embed([first_text[k] for k in unique_missing])
-        cache.put_many(unique_missing, vectors)
-        found.update(zip(unique_missing, vectors))
-    else:
-        unique_missing = []
+    unique_missing = list(dict.fromkeys(keys[i] for i in missing))
+    first_text = {keys[i]: texts[i] for i in reversed(missing)}
+    for start in range(0, len(unique_missing), CHUNK_TEXTS):
+        chunk = unique_missing[start : start + CHUNK_TEXTS]
+        vectors = embedder.embed([first_text[k] for k in chunk])
+        cache.put_many(chunk, vectors, commit=False)
+        found.update(zip(chunk, vectors))
+    if unique_missing:
+        cache.commit()
     return np.stack([found[k] for k in keys]).astype(np.float32), len(unique_missing)

@@ -8,6 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hashindex.faults import fault_point
+from hashindex.store.layout import shard_file
 from hashindex.store.shards import (
     CODE_COLUMN,
     EMBEDDING_COLUMN,
@@ -16,7 +18,6 @@ from hashindex.store.shards import (
     TEXT_COLUMN,
     codes_array,
     embeddings_array,
-    shard_name,
     shard_schema,
 )
 
@@ -34,7 +35,7 @@ class ShardWriter:
 
     def _open_next(self) -> None:
         self.close_current()
-        name = shard_name(len(self.shards))
+        name = shard_file(len(self.shards))
         (self.root / name).parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self.root / name, self.schema, compression="zstd")
         self.shards.append({"file": name, "rows": 0})
@@ -63,6 +64,7 @@ class ShardWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            fault_point("shards")
 
     def close(self) -> list[dict]:
         self.close_current()

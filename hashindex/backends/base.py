@@ -20,8 +20,9 @@ class Candidates:
     distances: np.ndarray  # int64 Hamming distances, aligned with rows
     radius: int  # radius reached (largest radius fully searched)
     buckets_touched: int  # distinct codes (table) or lists/probes visited
-    documents_touched: int  # documents whose distance was examined
+    documents_touched: int  # documents whose distance was examined (a full scan: all of them)
     exact: bool
+    scanned: bool = False  # every code was compared
 
 
 class Backend:

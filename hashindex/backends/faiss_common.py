@@ -43,8 +43,20 @@ class FaissBackend(Backend):
 
     @classmethod
     def load(cls, directory: Path, bits: int):
-        index = faiss.read_index_binary(str(directory / INDEX_FILE))
-        return cls(bits, index, np.load(directory / IDS_FILE))
+        return cls.from_files(cls.open_files(directory), bits)
+
+    @staticmethod
+    def open_files(directory: Path) -> tuple:
+        """The index file held open and the id map mapped: what `from_files` reads later, so a
+        reader keeps the build it opened even when a rebuild replaces these paths."""
+        return open(directory / INDEX_FILE, "rb"), np.load(directory / IDS_FILE, mmap_mode="r")
+
+    @classmethod
+    def from_files(cls, files: tuple, bits: int):
+        handle, ids = files
+        handle.seek(0)
+        index = faiss.read_index_binary(faiss.PyCallbackIOReader(handle.read))
+        return cls(bits, index, np.asarray(ids))
 
     def prepare(self, radius: int) -> None:
         """Set per-radius search parameters (flips) before a range search at `radius`."""
@@ -67,7 +79,7 @@ class FaissBackend(Backend):
         labels, distances = labels[keep], distances[keep]
         return labels, distances, int(distances.max()) if len(distances) else 0
 
-    def finish(self, labels, distances, radius, touched) -> Candidates:
+    def finish(self, labels, distances, radius, touched, scanned=False) -> Candidates:
         order = np.lexsort((labels, distances))
         return Candidates(
             rows=self.ids[labels[order]],
@@ -76,6 +88,7 @@ class FaissBackend(Backend):
             buckets_touched=int(touched),
             documents_touched=int(touched),
             exact=self.exact,
+            scanned=scanned,
         )
 
 
@@ -87,7 +100,9 @@ class RangeSearchBackend(FaissBackend):
         if self.index.ntotal == 0:
             return empty_candidates(self.exact, max_radius)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
-        return self.finish(*self.within_k(query, k, max_radius))
+        return self.finish(*self.within_k(query, k, max_radius), scanned=self.scans)
+
+    scans = False  # a search compares every code
 
     def within_k(self, query: np.ndarray, k: int, max_radius: int):
         """The codes within the smallest radius (≤ max_radius) holding k of them: labels,

@@ -9,6 +9,7 @@ class FlatBackend(RangeSearchBackend):
     name = "flat"
     description = "FAISS IndexBinaryFlat: exact brute-force Hamming scan (SIMD popcount)"
     exact = True
+    scans = True
 
     @classmethod
     def make_index(cls, bits, count):

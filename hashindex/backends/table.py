@@ -56,7 +56,7 @@ class TableBackend(Backend):
         while radius < max_radius and found < k:
             radius += 1
             if not table.flips_cheaper_than_scan(radius):
-                scan_rows, scan_distances, radius, buckets = self.scan(
+                scan_rows, scan_distances, radius, buckets, documents, scanned = self.scan(
                     query_code, radius, max_radius, k - found)
                 rows.append(scan_rows)
                 distances.append(scan_distances)
@@ -66,26 +66,30 @@ class TableBackend(Backend):
             distances.append(np.full(len(probe.rows), radius, dtype=np.int64))
             found += len(probe.rows)
             buckets += len(probe.buckets)
+        else:
+            documents, scanned = found, False
         all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         all_distances = np.concatenate(distances) if distances else all_rows.copy()
-        return self.candidates(all_rows, all_distances, max(radius, 0), buckets)
+        return self.candidates(all_rows, all_distances, max(radius, 0), buckets, documents,
+                               scanned)
 
     @staticmethod
-    def candidates(rows, distances, radius, buckets) -> Candidates:
+    def candidates(rows, distances, radius, buckets, documents, scanned) -> Candidates:
         """Rows ranked by distance, then row id."""
         order = np.lexsort((rows, distances))
         return Candidates(rows=rows[order], distances=distances[order], radius=radius,
-                          buckets_touched=buckets, documents_touched=len(rows), exact=True)
+                          buckets_touched=buckets, documents_touched=documents, exact=True,
+                          scanned=scanned)
 
     def scan(self, query_code, first_radius, max_radius, still_wanted):
         """Rows at distance first_radius..R from one pass over every code, R the smallest
-        radius (≤ max_radius) that brings `still_wanted` more documents."""
+        radius (≤ max_radius) that brings `still_wanted` more documents; every code examined."""
         table = self.table
         positions, distances, last = scan_codes(
             self.key_words(), self.query_words(query_code), first_radius, max_radius,
             still_wanted)
-        return np.asarray(table.rows[positions], dtype=np.int64), distances, last, \
-            table.distinct_codes
+        return (np.asarray(table.rows[positions], dtype=np.int64), distances, last,
+                table.distinct_codes, table.documents, True)
 
     def multi_index(self, query_code, first_radius, max_radius, still_wanted):
         """As `scan`, from the substring index (substring_search.py); falls back to the scan
@@ -97,7 +101,8 @@ class TableBackend(Backend):
             still_wanted, table.documents // SCAN_DIVISOR)
         if found is None:
             return self.scan(query_code, first_radius, max_radius, still_wanted)
-        return found.rows, found.distances, found.radius, found.buckets_touched
+        return (found.rows, found.distances, found.radius, found.buckets_touched,
+                found.documents_touched, False)
 
     def key_words(self) -> np.ndarray:
         """The sorted keys as (W, N) words, the shape the compiled searches take."""

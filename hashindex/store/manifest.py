@@ -1,6 +1,9 @@
-"""manifest.json: what an index holds and how it was made, with a sha256 for every file.
+"""manifest.json: what an index holds and how it was made, with a sha256 for every file and
+one of its own (`manifest_sha256`, over the rest of it), so that an edited or damaged manifest
+is caught at open instead of deep inside a query.
 
-A reader checks the format version and the checksums before trusting anything else.
+A reader checks the format version, the manifest's own checksum and the files' sizes before
+trusting anything else; `verify` also re-hashes every file.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ import json
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
+from hashindex.store.layout import MANIFEST_FILE
 from hashindex.versioned_json import read_versioned_json
 
-FORMAT_VERSION = 2  # 2: the table keeps one sorted key per document, no offsets
-MANIFEST_FILE = "manifest.json"
+# 2: the table keeps one sorted key per document, no offsets; 3: the manifest's own checksum
+FORMAT_VERSION = 3
+SELF_CHECKSUM = "manifest_sha256"
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -34,11 +39,28 @@ def file_checksums(root: Path) -> dict[str, dict]:
     return out
 
 
+def own_checksum(manifest: dict) -> str:
+    """sha256 of the manifest without its own checksum, in a canonical JSON form."""
+    rest = {key: value for key, value in manifest.items() if key != SELF_CHECKSUM}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
 def write_manifest(root: Path, manifest: dict) -> Path:
     manifest = {**manifest, "format_version": FORMAT_VERSION, "files": file_checksums(root)}
+    manifest[SELF_CHECKSUM] = own_checksum(manifest)
     path = root / MANIFEST_FILE
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def manifest_identity(root: Path) -> tuple[int, int] | None:
+    """(device, inode) of the manifest file: a rebuild publishes a new one, so a reader that
+    sees the same identity before and after opening its files opened one build."""
+    try:
+        info = (Path(root) / MANIFEST_FILE).stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def read_manifest(root: Path, verify: bool = True) -> dict:
@@ -50,6 +72,11 @@ def read_manifest(root: Path, verify: bool = True) -> dict:
     if not path.is_file():
         raise HashIndexError(f"{root} is not a hashindex index: {MANIFEST_FILE} is missing")
     manifest = read_versioned_json(path, "index", FORMAT_VERSION, "rebuild the index")
+    if manifest.get(SELF_CHECKSUM) != own_checksum(manifest):
+        raise HashIndexError(
+            f"{path} was edited or damaged (its own checksum does not match its content); "
+            "rebuild the index"
+        )
     for relative, expected in manifest.get("files", {}).items():
         file_path = root / relative
         if not file_path.is_file():

@@ -13,16 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hashindex.errors import HashIndexError
+
 ID_COLUMN = "id"
 TEXT_COLUMN = "text"
 CODE_COLUMN = "code"
 EMBEDDING_COLUMN = "embedding"
 RESERVED_COLUMNS = (ID_COLUMN, TEXT_COLUMN, CODE_COLUMN, EMBEDDING_COLUMN)
 ROW_GROUP_ROWS = 4096
-
-
-def shard_name(number: int) -> str:
-    return f"shards/part-{number:05d}.parquet"
 
 
 def shard_schema(metadata: pa.Schema, code_bytes: int, embedding_dim: int | None) -> pa.Schema:
@@ -48,7 +46,11 @@ def embeddings_array(embeddings: np.ndarray) -> pa.FixedSizeListArray:
 
 
 class ShardReader:
-    """Global row id → row, across shards listed in the manifest (opened lazily)."""
+    """Global row id → row, across the shards listed in the manifest.
+
+    Every shard is memory-mapped when the reader is made, so the reader keeps reading the build
+    it was opened on even after a rebuild replaces the files at those paths; each shard's
+    footer row count is checked against the manifest then (a footer read, not a data read)."""
 
     def __init__(self, root: Path, shards: list[dict], cache_groups: int = 64):
         self.root = root
@@ -58,13 +60,18 @@ class ShardReader:
         self._group_starts: dict[int, np.ndarray] = {}
         self._cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
         self._cache_groups = cache_groups
+        for number, shard in enumerate(shards):
+            handle = pq.ParquetFile(pa.memory_map(str(root / shard["file"])))
+            if handle.metadata.num_rows != shard["rows"]:
+                raise HashIndexError(
+                    f"index file {root / shard['file']} holds {handle.metadata.num_rows} rows "
+                    f"but the manifest says {shard['rows']}; rebuild the index"
+                )
+            self._files[number] = handle
+            sizes = [handle.metadata.row_group(i).num_rows for i in range(handle.num_row_groups)]
+            self._group_starts[number] = np.cumsum([0, *sizes])
 
     def _file(self, shard: int) -> pq.ParquetFile:
-        if shard not in self._files:
-            handle = pq.ParquetFile(self.root / self.shards[shard]["file"])
-            self._files[shard] = handle
-            sizes = [handle.metadata.row_group(i).num_rows for i in range(handle.num_row_groups)]
-            self._group_starts[shard] = np.cumsum([0, *sizes])
         return self._files[shard]
 
     def _group(self, shard: int, group: int) -> pa.Table:

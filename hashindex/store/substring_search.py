@@ -32,6 +32,7 @@ class BallRows:
     distances: np.ndarray  # int64, aligned with rows
     radius: int  # the radius that holds the wanted documents (or max_radius)
     buckets_touched: int  # distinct codes whose distance was computed
+    documents_touched: int  # documents carrying those codes
 
 
 @lru_cache(maxsize=1)
@@ -51,12 +52,12 @@ def search_substrings(keys: np.ndarray, rows: np.ndarray, index: SubstringIndex,
 
     keys are (W, N) words of the sorted codes, query_words (W,) uint64."""
     masks, starts = all_masks()
-    found_rows, distances, radius, touched, complete = _search(
+    found_rows, distances, radius, touched, examined, complete = _search(
         keys, np.asarray(rows), np.asarray(index.positions), np.asarray(index.offsets),
         query_words, query_values, masks, starts, first_radius, max_radius, wanted, scan_limit)
     if not complete:
         return None
-    return BallRows(found_rows, distances, int(radius), int(touched))
+    return BallRows(found_rows, distances, int(radius), int(touched), int(examined))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -137,6 +138,7 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
     found_distance = np.empty(1024, dtype=np.int64)
     n_found = 0
     touched = 0
+    examined = 0
     bound = max_radius
     least = min(first_radius, max_radius)
     for radius in range(mask_starts.shape[0] - 1):
@@ -162,7 +164,8 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
                         batch[n_batch] = position
                         n_batch += 1
                 if touched + n_batch > scan_limit:  # before their distances cost anything
-                    return found[:0], found_distance[:0], max_radius, touched + n_batch, False
+                    return (found[:0], found_distance[:0], max_radius, touched + n_batch,
+                            examined, False)
             touched += n_batch
             batch_distance = _grow(batch_distance, n_batch)
             for i in range(n_batch):
@@ -175,10 +178,11 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
             found_distance = _grow(found_distance, n_found + n_batch)
             for i in range(n_batch):
                 distance = batch_distance[i]
-                if distance < first_radius or distance > bound:
-                    continue
                 position = batch[i]
                 end = _run_end(keys, position, count)
+                examined += end - position
+                if distance < first_radius or distance > bound:
+                    continue
                 found[n_found] = position
                 found_length[n_found] = end - position
                 found_distance[n_found] = distance
@@ -202,7 +206,7 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
                     out_rows[filled] = np.int64(rows[position])
                     out_distance[filled] = distance
                     filled += 1
-            return out_rows, out_distance, bound, touched, True
+            return out_rows, out_distance, bound, touched, examined, True
     raise AssertionError("16-bit substrings probed to radius 16 cover every code")
 
 

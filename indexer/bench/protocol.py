@@ -12,6 +12,7 @@ import numpy as np
 
 from hashindex.backends import BACKENDS
 from hashindex.baselines import create_method
+from hashindex.errors import HashIndexError
 from hashindex.evaluation.metrics import (
     mean_average_precision,
     precision_at_k,
@@ -22,6 +23,8 @@ from hashindex.evaluation.metrics import (
 SPLIT_SEED = 12345
 TUNING_SEED = 777  # the tuning split re-splits the database part; the query part stays unseen
 RERANK_BUDGETS = (0.005, 0.01, 0.02, 0.05)  # candidates as a fraction of the database
+QUERY_FRACTION, MAX_QUERIES = 0.2, 1000
+MIN_DATABASE = 100  # the exact top-100 that recall@100 compares against
 
 
 @dataclass
@@ -35,10 +38,13 @@ class Split:
     description: str
 
 
-def make_split(embeddings, labels, query_fraction=0.2, max_queries=1000,
-               seed=SPLIT_SEED) -> Split:
+def query_count(documents: int) -> int:
+    return min(MAX_QUERIES, max(1, int(round(documents * QUERY_FRACTION))))
+
+
+def make_split(embeddings, labels, seed=SPLIT_SEED) -> Split:
     order = np.random.default_rng(seed).permutation(len(embeddings))
-    n_queries = min(max_queries, int(round(len(embeddings) * query_fraction)))
+    n_queries = query_count(len(embeddings))
     queries, database = order[:n_queries], order[n_queries:]
     exact = faiss.IndexFlatIP(embeddings.shape[1])
     exact.add(np.ascontiguousarray(embeddings[database]))
@@ -118,7 +124,10 @@ def evaluate(method_name: str, bits: int, seed: int, split: Split) -> tuple[dict
     fit_seconds = time.perf_counter() - started
     db_codes = method.encode(split.database)
     query_codes = method.encode(split.queries)
-    bits = db_codes.shape[1] * 8  # sign keeps the embedding dimension
+    if db_codes.shape[1] * 8 != method.bits:
+        raise HashIndexError(f"{method_name} made {db_codes.shape[1] * 8}-bit codes, not the "
+                             f"{method.bits} asked for")
+    bits = method.bits  # sign keeps the embedding dimension
     ranked = hamming_ranking(db_codes, query_codes, bits, split.map_depth)
     summary = {"method": method_name, "bits": bits, "seed": seed,
                "fit_seconds": fit_seconds, **ranking_metrics(ranked, split)}

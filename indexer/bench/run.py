@@ -19,7 +19,14 @@ from hashindex.baselines import METHODS
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from indexer.bench.datasets import load_dataset
-from indexer.bench.protocol import evaluate, float_upper_bound, make_split, tuning_split
+from indexer.bench.protocol import (
+    MIN_DATABASE,
+    evaluate,
+    float_upper_bound,
+    make_split,
+    query_count,
+    tuning_split,
+)
 
 DEFAULT_METHODS = ("sign", "pca-sign", "lsh", "itq", *(m for m in METHODS if m.startswith("ae:")))
 METRICS = ("precision@10", "precision@100", "map", "recall@10", "recall@100")
@@ -28,16 +35,24 @@ METRICS = ("precision@10", "precision@100", "map", "recall@10", "recall@100")
 def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int, out: Path,
               cache_dir: Path, size: int = 100_000, show_progress: bool = True,
               embedder=None, tuning: bool = False, jobs: int = 1) -> Path:
+    if not methods:
+        raise HashIndexError("--methods lists no method")
     for name in methods:
         if name not in METHODS:
             raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    if not bits_list:
+        raise HashIndexError("--bits lists no code length")
     for bits in bits_list:
         check_bits(bits)
     if seeds < 1:
         raise HashIndexError(f"--seeds {seeds} must be at least 1")
     if jobs < 1:
         raise HashIndexError(f"--jobs {jobs} must be at least 1")
+    check_out_folder(out)
+    if dataset == "synthetic":
+        check_split_size(size, max(bits_list), "--size")
     data = load_dataset(dataset, cache_dir, size=size, embedder=embedder)
+    check_split_size(len(data.embeddings), max(bits_list), f"dataset {dataset}")
     split = make_split(data.embeddings, data.labels)
     if tuning:
         split = tuning_split(split)
@@ -72,6 +87,33 @@ def run_bench(dataset: str, methods: list[str], bits_list: list[int], seeds: int
     write_markdown(out / "report.md", data, split, upper, summaries, engine_rows, failures, jobs)
     plot(out, upper, summaries, engine_rows)
     return out
+
+
+def check_out_folder(out: Path) -> None:
+    """--out must be a folder we can write into: checked before minutes of benchmarking."""
+    if out.exists() and not out.is_dir():
+        raise HashIndexError(f"--out {out} is a file, not a folder; choose a folder for the report")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        from hashindex.store.publish import path_error
+
+        raise path_error(error, f"--out {out}") from None
+
+
+def check_split_size(documents: int, bits: int, what: str) -> None:
+    """The database part must hold the 100 exact neighbours recall@100 compares against, and
+    one document per bit (PCA and ITQ need as many rows as directions)."""
+    needed = max(MIN_DATABASE, bits)
+    database = max(0, documents - query_count(documents))
+    if database < needed:
+        smallest = next(n for n in range(needed, 10 * needed + 10)
+                        if n - query_count(n) >= needed)
+        raise HashIndexError(
+            f"{what} has {documents} documents, so its database part holds {database}; the "
+            f"benchmark needs at least {needed} there (recall@100 and {bits} bits): use "
+            f"{smallest} documents or more"
+        )
 
 
 _worker_split = None
