@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from benchmarks.common import Timer, clustered_embeddings, machine_record, peak_rss_mib
-from hashindex.backends import BACKENDS
-from hashindex.config import TrainConfig
+from hashindex.backends import backend_class
 from hashindex.encoding import encode_codes
 from hashindex.models import DEFAULT_VARIANT
-from hashindex.training import train
+from hashindex.training import TrainConfig, train
+from indexer.bench.datasets import clustered_embeddings
+from indexer.bench.measure import Timer, machine_record, peak_rss_mib
 from indexer.shard_writer import ShardWriter
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,8 +55,8 @@ def synthetic_encode_write(n: int, bits: int, work: Path, shard_rows: int) -> li
             ids = [str(i) for i in range(start, end)]
             writer.write(ids, [""] * (end - start), empty, codes[start:end])
         writer.close()
-        BACKENDS["table"].build(codes, bits).save(out / "table")
-        BACKENDS["flat"].build(codes, bits).save(out / "faiss")
+        backend_class("table").build(codes, bits).save(out / "table")
+        backend_class("flat").build(codes, bits).save(out / "faiss")
     total = encode.seconds + write.seconds
     return [
         f"{n:,} synthetic 384-d embeddings, {DEFAULT_VARIANT} variant, {bits} bits, shards of "

@@ -16,13 +16,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from benchmarks.common import clustered_embeddings, machine_record
-from hashindex.backends import BACKENDS
-from hashindex.config import TrainConfig
+from hashindex.backends import backend_class
 from hashindex.encoding import encode_codes
 from hashindex.models import DEFAULT_VARIANT
-from hashindex.store.table import MIN_SUBSTRING_CODES, TABLE_FILES
-from hashindex.training import train
+from hashindex.table.table import MIN_SUBSTRING_CODES, TABLE_FILES
+from hashindex.training import TrainConfig, train
+from indexer.bench.datasets import clustered_embeddings
+from indexer.bench.measure import machine_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
@@ -51,7 +51,7 @@ def run_bits(bits, embeddings, queries, rows, backends):
                   TrainConfig(epochs=5, show_progress=False)).model
     codes = encode_codes(model, embeddings)
     query_codes = encode_codes(model, queries)
-    table = BACKENDS["table"].build(codes, bits)
+    table = backend_class("table").build(codes, bits)
     for radius in range(4):
         found: list[int] = []
         seconds = latencies(lambda q, r=radius, out=found: out.append(
@@ -62,7 +62,7 @@ def run_bits(bits, embeddings, queries, rows, backends):
     seconds = latencies(lambda q: reached.append(table.search(q, K, bits).radius), query_codes)
     rows.append(row(bits, "table top-10", seconds, f"mean radius {np.mean(reached):.2f}"))
     for name in backends:
-        backend = BACKENDS[name].build(codes, bits)
+        backend = backend_class(name).build(codes, bits)
         # the FAISS hash indexes probe every flip of their keys up to the k-th distance, which
         # takes seconds per query here: they get a subset of the queries to bound the run
         subset = query_codes[:SLOW_QUERIES] if name in ("hash", "multihash") else query_codes

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from hashindex.codes import pack_bits
-from hashindex.models import BinaryAutoencoder
+from hashindex.models.base import BinaryAutoencoder
 from hashindex.validation import check_embeddings
 
 

@@ -14,20 +14,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from hashindex.backends import BACKENDS, Backend, Candidates, check_backend
+from hashindex.backends import BACKENDS, check_backend
+from hashindex.backends.base import Backend, Candidates
 from hashindex.codes import check_bits
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
 from hashindex.model_io import model_from_files, read_model_files
-from hashindex.store.keys import keys_to_codes
 from hashindex.store.layout import ENCODER_DIR, FAISS_DIR, PRECOMPUTED_MODEL, TABLE_DIR
-from hashindex.store.manifest import manifest_identity, read_manifest
-from hashindex.store.shards import (
-    EMBEDDING_COLUMN,
-    ID_COLUMN,
-    TEXT_COLUMN,
-    ShardReader,
-)
+from hashindex.store.manifest import IndexManifest, manifest_identity, read_manifest
+from hashindex.store.shards import EMBEDDING_COLUMN, ID_COLUMN, TEXT_COLUMN, ShardReader
+from hashindex.table.keys import keys_to_codes
 
 # A rebuild that publishes while an index is being opened makes the open start again.
 OPEN_ATTEMPTS = 5
@@ -58,27 +54,45 @@ class SearchResult:
     scanned: bool = False  # every code was compared (a full scan)
 
 
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything a search takes besides the query, checked against one index
+    (HashIndex.request): the CLI, the Python API and the HTTP service fill the same fields."""
+
+    k: int = 10
+    max_radius: int | None = None  # None: up to the code's bits
+    rerank: bool = True  # break distance ties by cosine when the index stores embeddings
+    backend: str = "table"
+    rerank_candidates: int | None = None  # gather N candidates, rank them by cosine alone
+    backend_options: dict = field(default_factory=dict)  # the backend's query knobs
+
+    @property
+    def wanted(self) -> int:
+        return max(self.k, self.rerank_candidates or 0)
+
+
 class HashIndex:
     """One build of an index, pinned: every file it reads is opened (mapped, held or read) when
     it is made, so a rebuild that replaces the folder meanwhile never mixes into its answers."""
 
-    def __init__(self, root: Path, manifest: dict, embedder=None):
+    def __init__(self, root: Path, manifest: IndexManifest, embedder=None):
         self.root = root
         self.manifest = manifest
-        self.bits = check_bits(manifest["bits"])
-        self.dimension = manifest["embedding_model"]["dimension"]
-        self.model_name = manifest["embedding_model"]["name"]
-        self.has_embeddings = bool(manifest.get("store_embeddings"))
-        self.metadata_columns = manifest.get("metadata_columns", [])
-        self.shards = ShardReader(root, manifest["shards"])
-        table = BACKENDS["table"].load(root / TABLE_DIR, self.bits)
+        self.bits = check_bits(manifest.bits)
+        self.dimension = manifest.dimension
+        self.model_name = manifest.embedding_model
+        self.has_embeddings = manifest.store_embeddings
+        self.metadata_columns = manifest.metadata_columns
+        self.shards = ShardReader(root, manifest.shards)
+        table = BACKENDS["table"].backend_class().load(root / TABLE_DIR, self.bits)
         if table.table.documents != len(self):
             raise HashIndexError(
                 f"index file {root / TABLE_DIR} holds {table.table.documents} documents but the "
                 f"manifest says {len(self)}; rebuild the index"
             )
         self._backends: dict[str, Backend] = {"table": table}
-        self._faiss_files = BACKENDS[manifest["backend"]].open_files(root / FAISS_DIR)
+        self._faiss_files = BACKENDS[manifest.backend].backend_class().open_files(
+            root / FAISS_DIR)
         self._encoder_files = read_model_files(root / ENCODER_DIR)
         if self._encoder_files[0]["model"]["bits"] != self.bits:
             raise HashIndexError(
@@ -99,7 +113,7 @@ class HashIndex:
             before = manifest_identity(root)
             try:
                 index = cls(root, read_manifest(root, verify=verify), embedder)
-            except (HashIndexError, OSError):
+            except Exception:  # a file replaced between two reads of it fails in many ways
                 if before is not None and manifest_identity(root) != before:
                     continue
                 raise
@@ -109,9 +123,9 @@ class HashIndex:
                              f"({OPEN_ATTEMPTS} tries); try again")
 
     def __len__(self) -> int:
-        return int(self.manifest["documents"])
+        return self.manifest.documents
 
-    # ---- loading pieces lazily (from what was pinned at open) -----------------------------
+    # ---- pieces built lazily from what was pinned at open -----------------------------------
     @property
     def encoder(self):
         if self._encoder is None:
@@ -126,7 +140,7 @@ class HashIndex:
                 "query it with an embedding or a code"
             )
         if self._embedder is None:
-            from indexer.embedder import Embedder  # the text model lives in the indexer layer
+            from hashindex.embedding.embedder import Embedder
 
             self._embedder = Embedder(self.model_name)
         return self._embedder
@@ -134,10 +148,11 @@ class HashIndex:
     def backend(self, name: str = "table") -> Backend:
         check_backend(name)
         if name not in self._backends:
-            if name == self.manifest["backend"]:
-                self._backends[name] = BACKENDS[name].from_files(self._faiss_files, self.bits)
+            backend_class = BACKENDS[name].backend_class()
+            if name == self.manifest.backend:
+                self._backends[name] = backend_class.from_files(self._faiss_files, self.bits)
             else:  # any other backend is built on the fly from the codes the table holds
-                self._backends[name] = BACKENDS[name].build(self.all_codes(), self.bits)
+                self._backends[name] = backend_class.build(self.all_codes(), self.bits)
         return self._backends[name]
 
     def all_codes(self) -> np.ndarray:
@@ -174,9 +189,11 @@ class HashIndex:
             f"array of shape {array.shape}"
         )
 
-    def check_query_options(self, k: int, max_radius: int | None = None,
-                            rerank_candidates: int | None = None, backend: str = "table"):
-        """Every search option checked before anything is loaded or embedded."""
+    def request(self, k: int = 10, *, max_radius: int | None = None, rerank: bool = True,
+                backend: str = "table", rerank_candidates: int | None = None,
+                backend_options: dict | None = None) -> SearchRequest:
+        """A SearchRequest with every field checked against this index, before anything is
+        loaded or embedded; backend_options are merged over the index's stored defaults."""
         check_integer("k", k)
         if k < 1:
             raise HashIndexError(f"k={k} must be at least 1")
@@ -197,34 +214,41 @@ class HashIndex:
                     f"index {self.root} has no stored embeddings to re-rank with; rebuild it "
                     "with --store-embeddings"
                 )
+        stored = self.manifest.backend_options if backend == self.manifest.backend else {}
+        knobs = BACKENDS[backend].query_options(stored, dict(backend_options or {}))
+        return SearchRequest(k, max_radius, bool(rerank), backend, rerank_candidates,
+                             knobs.to_dict())
 
-    def search(self, query, k: int = 10, max_radius: int | None = None, rerank: bool = True,
-               backend: str = "table", rerank_candidates: int | None = None) -> SearchResult:
-        self.check_query_options(k, max_radius, rerank_candidates, backend)
-        code, embedding = self.query_code(query)
-        radius_cap = self.bits if max_radius is None else max_radius
-        wanted = max(k, rerank_candidates or 0)
-        candidates = self.backend(backend).search(code, wanted, radius_cap)
-        return self.rank(candidates, code, embedding, k, rerank, backend, rerank_candidates)
+    def search(self, query, k: int = 10, **options) -> SearchResult:
+        """One query (text, a float embedding or a uint8 code); options as in `request`."""
+        return self.run(query, self.request(k, **options))
 
-    def search_batch(self, queries: list, **options) -> list[SearchResult]:
+    def search_batch(self, queries: list, k: int = 10, **options) -> list[SearchResult]:
         """Many queries; text queries are embedded together in one model call."""
-        self.check_query_options(options.get("k", 10), options.get("max_radius"),
-                                 options.get("rerank_candidates"), options.get("backend", "table"))
+        return self.run_batch(queries, self.request(k, **options))
+
+    def run_batch(self, queries: list, request: SearchRequest) -> list[SearchResult]:
         texts = [q for q in queries if isinstance(q, str)]
         if texts and any(not t.strip() for t in texts):
             raise HashIndexError("a query text is empty; pass some words to search for")
         embedded = iter(self.embedder().embed(texts)) if texts else iter(())
-        return [self.search(next(embedded) if isinstance(q, str) else q, **options)
-                for q in queries]
+        return [self.run(next(embedded) if isinstance(q, str) else q, request) for q in queries]
 
-    def rank(self, candidates: Candidates, code, embedding, k, rerank, backend,
-             rerank_candidates) -> SearchResult:
+    def run(self, query, request: SearchRequest) -> SearchResult:
+        """A query under a request already checked by `request`."""
+        code, embedding = self.query_code(query)
+        radius_cap = self.bits if request.max_radius is None else request.max_radius
+        entry = BACKENDS[request.backend]
+        knobs = entry.search_options.from_dict(request.backend_options)
+        candidates = self.backend(request.backend).search(code, request.wanted, radius_cap,
+                                                          knobs)
+        return self.rank(candidates, code, embedding, request)
+
+    def rank(self, candidates: Candidates, code, embedding, request: SearchRequest
+             ) -> SearchResult:
         rows, distances = candidates.rows, candidates.distances
-        use_cosine = (rerank or rerank_candidates) and self.has_embeddings and embedding is not None
-        columns = [ID_COLUMN, TEXT_COLUMN, *self.metadata_columns]
-        if use_cosine:
-            columns.append(EMBEDDING_COLUMN)
+        use_cosine = ((request.rerank or request.rerank_candidates) and self.has_embeddings
+                      and embedding is not None)
         table = self.shards.take(rows) if len(rows) else None
         notes = []
         if not len(rows):
@@ -236,12 +260,12 @@ class HashIndex:
             if use_cosine:
                 stored = embedding_matrix(table.column(EMBEDDING_COLUMN))
                 scores = stored @ embedding.astype(np.float32)
-                order = (np.argsort(-scores, kind="stable") if rerank_candidates
+                order = (np.argsort(-scores, kind="stable") if request.rerank_candidates
                          else np.lexsort((ids, -scores, distances)))
             else:
                 scores = 1.0 - 2.0 * distances / self.bits
                 order = np.lexsort((ids, distances))
-            order = order[:k]
+            order = order[: request.k]
             hits = [self.hit(table, int(i), rows, distances, scores) for i in order]
         return SearchResult(
             hits=hits,
@@ -250,7 +274,7 @@ class HashIndex:
             documents_touched=candidates.documents_touched,
             candidates=len(rows),
             exact=candidates.exact,
-            backend=backend,
+            backend=request.backend,
             reranked=bool(use_cosine),
             query_code=bytes(code),
             notes=notes,

@@ -11,13 +11,16 @@ from pathlib import Path
 from safetensors.torch import load, save_file
 
 from hashindex import __version__
-from hashindex.config import ModelConfig
 from hashindex.errors import HashIndexError
-from hashindex.models import BinaryAutoencoder, create_model
+from hashindex.models import create_model
+from hashindex.models.base import BinaryAutoencoder
+from hashindex.models.config import ModelConfig
 from hashindex.store.publish import current_umask
 from hashindex.versioned_json import read_versioned_json
 
-MODEL_FORMAT_VERSION = 1
+# 2: the variant's options nested under "options"; format 1 (flat) still loads (config.py)
+MODEL_FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -56,7 +59,7 @@ def read_model_config(path: str | os.PathLike) -> dict:
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise HashIndexError(f"{path} is not a model folder: {CONFIG_FILE} is missing")
-    return read_versioned_json(config_path, "model", MODEL_FORMAT_VERSION,
+    return read_versioned_json(config_path, "model", READABLE_FORMAT_VERSIONS,
                                "retrain the model with this version")
 
 

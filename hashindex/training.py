@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,11 +25,37 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hashindex.codes import check_bits
-from hashindex.config import ModelConfig, TrainConfig
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
-from hashindex.models import BinaryAutoencoder, check_variant, create_model
+from hashindex.models import check_variant, create_model
+from hashindex.models.base import BinaryAutoencoder
+from hashindex.models.config import ModelConfig
+from hashindex.options import Options, option
 from hashindex.validation import check_embeddings
+
+
+@dataclass(frozen=True)
+class TrainConfig(Options):
+    """How a model is trained. Bit balance and decorrelation spread documents over the table;
+    similarity preservation distils each document's neighbour distribution by cosine into
+    its neighbour distribution by code (0 = a pure autoencoder)."""
+
+    epochs: int = option(100, "training epochs (early stopping may end sooner)", low=1)
+    batch_size: int = option(256, "documents per step", low=2)
+    learning_rate: float = option(1e-3, "AdamW learning rate", low=0.0, low_open=True)
+    weight_decay: float = option(1e-4, "AdamW weight decay", low=0.0)
+    val_fraction: float = option(0.1, "held out for early stopping", low=0.0, high=0.9)
+    patience: int = option(10, "epochs without improvement before stopping", low=1)
+    seed: int = option(0, "seed of the sample, the split and the initial weights", low=0)
+    balance_weight: float = option(0.1, "each bit's batch mean pushed to 0", low=0.0)
+    decorrelation_weight: float = option(0.1, "bits' batch covariance pushed to 0", low=0.0)
+    similarity_weight: float = option(1.0, "neighbour distillation weight", low=0.0)
+    similarity_teacher_temperature: float = option(0.05, "softmax temperature over cosines",
+                                                   low=0.0, low_open=True)
+    similarity_code_temperature: float = option(0.1, "softmax temperature over code agreement",
+                                                low=0.0, low_open=True)
+    max_train_docs: int = option(200_000, "documents sampled for training", low=2)
+    show_progress: bool = True
 
 
 @dataclass
@@ -94,12 +120,9 @@ def evaluate(model: BinaryAutoencoder, x: torch.Tensor, config: TrainConfig) -> 
     return total / max(count, 1)
 
 
-def model_config_for(
-    model_config: ModelConfig | None, variant: str, bits: int, input_dim: int
-) -> ModelConfig:
-    """The config `train` gives its model: the caller's fields, with the variant, bits and the
-    embeddings' dimension set."""
-    return replace(model_config or ModelConfig(), variant=variant, bits=bits, input_dim=input_dim)
+def model_config_for(variant: str, bits: int, input_dim: int, options=None) -> ModelConfig:
+    """The config `train` gives its model: the variant's options (its defaults when None)."""
+    return ModelConfig(check_variant(variant), check_bits(bits), input_dim, options)
 
 
 def train(
@@ -107,16 +130,15 @@ def train(
     variant: str,
     bits: int,
     config: TrainConfig | None = None,
-    model_config: ModelConfig | None = None,
+    options=None,
 ) -> TrainResult:
-    """Train a binary autoencoder on float32 embeddings (n, d). Same seed → same model."""
+    """Train a binary autoencoder on float32 embeddings (n, d); `options` are the variant's
+    (models/options.py), None for its defaults. Same seed → same model."""
     config = config or TrainConfig()
-    check_variant(variant)
-    check_bits(bits)
     embeddings = check_embeddings(embeddings)
     if len(embeddings) < 2:
         raise HashIndexError(f"need at least 2 embeddings to train, got {len(embeddings)}")
-    model_config = model_config_for(model_config, variant, bits, embeddings.shape[1])
+    model_config = model_config_for(variant, bits, embeddings.shape[1], options)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)

@@ -19,10 +19,13 @@ from indexer.readers import Reader
 MAX_ROWS_NAMED = 5
 
 
+DEFAULT_ID_COLUMN = "id"
+
+
 @dataclass(frozen=True)
 class ColumnOptions:
     text_column: str = "text"
-    id_column: str | None = None  # None: the row number
+    id_column: str | None = None  # None: a column named "id" if there is one, else row numbers
     embedding_column: str | None = None  # precomputed embeddings: the model is skipped
     skip_empty: bool = False
 
@@ -47,11 +50,15 @@ class DocumentStream:
 
     def __init__(self, reader: Reader, options: ColumnOptions):
         self.reader = reader
-        if options.id_column is None and reader.default_id_column:
-            options = replace(options, id_column=reader.default_id_column)
         self.options = options
         self.path = reader.path
         self.embedding_dim: int | None = None
+
+    def resolve_id_column(self, table: pa.Table) -> None:
+        """Without --id-column, a column named `id` holds the ids; only without one do the
+        row numbers."""
+        if self.options.id_column is None and DEFAULT_ID_COLUMN in table.column_names:
+            self.options = replace(self.options, id_column=DEFAULT_ID_COLUMN)
 
     def check_columns(self, table: pa.Table) -> None:
         names = table.column_names
@@ -76,6 +83,8 @@ class DocumentStream:
         for table in self.reader.batches(batch_rows):
             if table.num_rows == 0:
                 continue
+            if first_row == 1:
+                self.resolve_id_column(table)
             self.check_columns(table)
             yield self.to_documents(table, first_row)
             first_row += table.num_rows

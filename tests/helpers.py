@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hashindex.config import TrainConfig
+from hashindex.training import TrainConfig
 from indexer.build import BuildConfig, build_index
 from indexer.documents import ColumnOptions
 
@@ -32,6 +32,17 @@ class FakeEmbedder:
     def __init__(self):
         self.calls = 0
         self.texts = 0
+
+    @classmethod
+    def named(cls, model: str | None = None, *args, **kwargs) -> FakeEmbedder:
+        """Stands in for Embedder(model, ...): the default model is the fake one, any other
+        name is reported as given, as a real model would be."""
+        from hashindex.embedding.embedder import DEFAULT_MODEL
+
+        embedder = cls()
+        if model and model != DEFAULT_MODEL:
+            embedder.name = model
+        return embedder
 
     def embed(self, texts, show_progress=False):
         self.calls += 1
@@ -80,7 +91,7 @@ def write_input(docs: list[dict], path: Path, fmt: str) -> Path:
 
 
 def build(input_path, out, embedder=None, id_column="doc", bits=16, backend="flat",
-          cache_dir=None, **options) -> object:
+          cache_dir=None, train_config=FAST_TRAIN, **options) -> object:
     columns = ColumnOptions(
         text_column=options.pop("text_column", "text"),
         id_column=id_column,
@@ -91,4 +102,4 @@ def build(input_path, out, embedder=None, id_column="doc", bits=16, backend="fla
                          backend=backend, show_progress=False,
                          cache_dir=str(cache_dir) if cache_dir else None,
                          use_cache=cache_dir is not None, **options)
-    return build_index(config, FAST_TRAIN, embedder=embedder)
+    return build_index(config, train_config=train_config, embedder=embedder)

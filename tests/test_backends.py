@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashindex.backends import BACKENDS
-from hashindex.backends import table as table_backend
+from hashindex.backends import BACKENDS, backend_class
 from hashindex.codes import hamming_distance
-from hashindex.store import table as table_store
-from hashindex.store.keys import codes_to_keys, find_runs, keys_to_codes
+from hashindex.table import backend as table_backend
+from hashindex.table import table as table_store
+from hashindex.table.keys import codes_to_keys, find_runs, keys_to_codes
 
 
 @st.composite
@@ -44,13 +44,13 @@ def brute_force(codes, query, k, max_radius):
 def test_every_backend_against_brute_force(data):
     bits, codes, query, k, max_radius = data
     expected, distances = brute_force(codes, query, k, max_radius)
-    for name, cls in BACKENDS.items():
-        result = cls.build(codes, bits).search(query, k, max_radius)
+    for name, entry in BACKENDS.items():
+        result = entry.backend_class().build(codes, bits).search(query, k, max_radius)
         got = result.rows.tolist()
         assert len(got) == len(set(got)), name
         assert np.array_equal(result.distances, distances[result.rows]), name
         assert (np.diff(result.distances) >= 0).all(), name
-        if cls.exact:
+        if entry.exact:
             assert set(got) == expected, name
             assert result.exact
         else:
@@ -66,7 +66,7 @@ def test_keys_round_trip_and_lookup(bits, seed):
     assert np.array_equal(keys_to_codes(keys, bits // 8), codes)
     codes[10:20] = codes[0]  # a run of equal codes
     keys = codes_to_keys(codes)
-    table = BACKENDS["table"].build(codes, bits).table
+    table = backend_class("table").build(codes, bits).table
     starts, lengths = find_runs(table.keys, keys)
     assert np.array_equal(keys_to_codes(np.asarray(table.keys)[..., starts], bits // 8), codes)
     expected_lengths = [int((codes == code).all(axis=1).sum()) for code in codes]
@@ -78,7 +78,7 @@ def test_keys_round_trip_and_lookup(bits, seed):
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 def test_empty_index(name):
-    backend = BACKENDS[name].build(np.zeros((0, 2), dtype=np.uint8), 16)
+    backend = backend_class(name).build(np.zeros((0, 2), dtype=np.uint8), 16)
     result = backend.search(np.zeros(2, dtype=np.uint8), 5, 16)
     assert len(result.rows) == 0
 
@@ -87,7 +87,7 @@ def test_table_switches_to_scan_for_large_radii():
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, (50, 8), dtype=np.uint8)
     query = rng.integers(0, 256, 8, dtype=np.uint8)
-    result = BACKENDS["table"].build(codes, 64).search(query, 3, 64)
+    result = backend_class("table").build(codes, 64).search(query, 3, 64)
     expected, _ = brute_force(codes, query, 3, 64)
     assert set(result.rows.tolist()) == expected and result.radius > 5
 
@@ -95,12 +95,12 @@ def test_table_switches_to_scan_for_large_radii():
 @settings(max_examples=40)
 @given(st.sampled_from([16, 24, 64, 128]), st.integers(0, 3), st.integers(0, 2**32 - 1))
 def test_substring_candidates_are_exactly_the_substring_ball(bits, radius, seed):
-    from hashindex.store.substrings import SubstringIndex, substring_values
+    from hashindex.table.substrings import SubstringIndex, substring_values
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 256, (300, bits // 8), dtype=np.uint8)
     codes[:100] = codes[0] ^ (rng.random((100, bits // 8)) < 0.03).astype(np.uint8)
-    table = BACKENDS["table"].build(codes, bits).table
+    table = backend_class("table").build(codes, bits).table
     distinct = table.bucket_codes()
     query = distinct[rng.integers(0, len(distinct))] ^ rng.integers(0, 2, bits // 8, dtype=np.uint8)
     index = SubstringIndex.build(distinct, table.run_starts, table.documents)
@@ -123,7 +123,7 @@ def test_multi_index_search_equals_brute_force_without_scanning(bits, monkeypatc
     centres = rng.integers(0, 256, (200, bits // 8), dtype=np.uint8)
     noise = np.packbits(rng.random((40_000, bits)) < 0.06, axis=1)
     codes = centres[rng.integers(0, 200, 40_000)] ^ noise
-    backend = BACKENDS["table"].build(codes, bits)
+    backend = backend_class("table").build(codes, bits)
     assert backend.table.substrings is not None
     radii = []
     for _ in range(5):
@@ -143,7 +143,7 @@ def test_multi_index_that_gives_up_answers_by_scan(monkeypatch):
     rng = np.random.default_rng(5)
     codes = rng.integers(0, 256, (20_000, 8), dtype=np.uint8)
     monkeypatch.setattr(table_store, "MIN_SUBSTRING_CODES", 1)
-    backend = BACKENDS["table"].build(codes, 64)
+    backend = backend_class("table").build(codes, 64)
     monkeypatch.setattr(table_backend, "SCAN_DIVISOR", len(codes))
     query = rng.integers(0, 256, 8, dtype=np.uint8)
     result = backend.search(query, 5, 64)
@@ -161,7 +161,7 @@ def test_substring_search_against_brute_force(data):
     saved = table_store.MIN_SUBSTRING_CODES, table_backend.SCAN_DIVISOR
     table_store.MIN_SUBSTRING_CODES, table_backend.SCAN_DIVISOR = 1, 1
     try:
-        backend = BACKENDS["table"].build(codes, bits)
+        backend = backend_class("table").build(codes, bits)
         result = backend.search(query, k, max_radius)
     finally:
         table_store.MIN_SUBSTRING_CODES, table_backend.SCAN_DIVISOR = saved
@@ -179,7 +179,7 @@ def test_table_saved_and_memory_mapped_answers_the_same(bits, tmp_path, monkeypa
     rng = np.random.default_rng(bits)
     codes = rng.integers(0, 256, (2_000, bits // 8), dtype=np.uint8)
     codes[1_000:1_100] = codes[0]
-    built = BACKENDS["table"].build(codes, bits)
+    built = backend_class("table").build(codes, bits)
     built.save(tmp_path)
     loaded = table_backend.TableBackend.load(tmp_path, bits)
     stored = np.load(tmp_path / "keys.npy")
@@ -199,7 +199,7 @@ def test_multi_index_with_long_runs_of_equal_codes(monkeypatch):
     popular = rng.integers(0, 256, (5, 8), dtype=np.uint8)
     codes = np.concatenate([popular[rng.integers(0, 5, 30_000)],
                             rng.integers(0, 256, (10_000, 8), dtype=np.uint8)])
-    backend = BACKENDS["table"].build(codes, 64)
+    backend = backend_class("table").build(codes, 64)
     assert backend.table.substrings is not None
     for query in [popular[0], popular[1] ^ np.uint8(3), rng.integers(0, 256, 8, dtype=np.uint8)]:
         for k in (1, 7_000, 20_000):

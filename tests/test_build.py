@@ -5,13 +5,13 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import FakeEmbedder, build, corpus, write_input
 
-from hashindex.backends.faiss_common import INDEX_FILE
 from hashindex.codes import hamming_distance
 from hashindex.encoding import encode_codes
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model
 from hashindex.models import DEFAULT_VARIANT
+from hashindex.store.layout import FAISS_INDEX_FILE as INDEX_FILE
 from hashindex.store.manifest import read_manifest
 
 
@@ -68,11 +68,12 @@ def test_manifest_describes_the_build(tmp_path):
     source = write_input(corpus(30), tmp_path / "in", "jsonl")
     build(source, tmp_path / "index", FakeEmbedder(), backend="hash")
     manifest = read_manifest(tmp_path / "index")
-    assert manifest["documents"] == 30 and manifest["bits"] == 16
-    assert manifest["backend"] == "hash" and manifest["variant"] == DEFAULT_VARIANT
-    assert manifest["embedding_model"] == {"name": "fake-bow-32", "dimension": 32}
-    assert manifest["metadata_columns"] == ["topic", "year"]
-    assert set(manifest["files"]) >= {"encoder/config.json", "encoder/model.safetensors",
+    assert manifest.documents == 30 and manifest.bits == 16
+    assert manifest.backend == "hash" and manifest.variant == DEFAULT_VARIANT
+    assert (manifest.embedding_model, manifest.dimension) == ("fake-bow-32", 32)
+    assert manifest.metadata_columns == ["topic", "year"]
+    assert manifest.backend_options == {"prefix_bits": 20}
+    assert set(manifest.files) >= {"encoder/config.json", "encoder/model.safetensors",
                                       "shards/part-00000.parquet", "table/keys.npy",
                                       "table/rows.npy",
                                       f"faiss/{INDEX_FILE}", "faiss/ids.npy"}
@@ -151,12 +152,12 @@ def test_interrupted_build_resumes_from_cache(tmp_path, monkeypatch):
 
 
 def test_precomputed_embeddings_need_no_model(tmp_path, monkeypatch):
-    import indexer.build
+    import indexer.build.local
 
     def no_model(*args, **kwargs):
         raise AssertionError("the text model must not be loaded")
 
-    monkeypatch.setattr(indexer.build, "Embedder", no_model)
+    monkeypatch.setattr(indexer.build.local, "Embedder", no_model)
     docs = corpus(40)
     vectors = FakeEmbedder().embed([d["text"] for d in docs])
     for d, v in zip(docs, vectors):
@@ -164,7 +165,7 @@ def test_precomputed_embeddings_need_no_model(tmp_path, monkeypatch):
     source = write_input(docs, tmp_path / "in", "parquet")
     build(source, tmp_path / "index", None, embedding_column="vec")
     opened = HashIndex.open(tmp_path / "index")
-    assert opened.manifest["embedding_model"]["name"] == "precomputed"
+    assert opened.manifest.embedding_model == "precomputed"
     assert "vec" not in opened.metadata_columns
     result = opened.search(vectors[3], k=1)
     assert result.hits[0].id == docs[3]["doc"] and result.hits[0].distance == 0
@@ -176,7 +177,7 @@ def test_reused_encoder_gives_same_codes(tmp_path):
     build(source, tmp_path / "b", FakeEmbedder(), encoder=str(tmp_path / "a" / "encoder"))
     a, b = read_shards(tmp_path / "a"), read_shards(tmp_path / "b")
     assert [r["code"] for r in a] == [r["code"] for r in b]
-    assert read_manifest(tmp_path / "b")["train"] is None
+    assert read_manifest(tmp_path / "b").train is None
 
 
 def test_skip_empty_drops_rows(tmp_path):
@@ -217,3 +218,28 @@ def test_unreadable_or_foreign_manifest_is_named(tmp_path, content, fragment):
         read_manifest(tmp_path / "index")
     assert "manifest.json" in str(error.value) and fragment in str(error.value)
     assert "rebuild the index" in str(error.value)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
+def test_a_column_named_id_holds_the_ids(tmp_path, fmt):
+    docs = [{"id": f"doc-{i}", "text": d["text"], "topic": d["topic"]}
+            for i, d in enumerate(corpus(30))]
+    source = write_input(docs, tmp_path / "in", fmt)
+    build(source, tmp_path / "a", FakeEmbedder(), id_column=None)
+    rows = read_shards(tmp_path / "a")
+    assert [r["id"] for r in rows] == [d["id"] for d in docs]
+    assert read_manifest(tmp_path / "a").metadata_columns == ["topic"]
+    docs_without = [{"text": d["text"]} for d in docs]
+    build(write_input(docs_without, tmp_path / "plain", fmt), tmp_path / "c", FakeEmbedder(),
+          id_column=None)
+    assert [r["id"] for r in read_shards(tmp_path / "c")] == [str(i) for i in range(1, 31)]
+
+
+def test_id_column_flag_overrides_the_id_column(tmp_path):
+    docs = [{"id": f"doc-{i}", "key": f"k{i}", "text": d["text"]}
+            for i, d in enumerate(corpus(20))]
+    source = write_input(docs, tmp_path / "in", "jsonl")
+    build(source, tmp_path / "a", FakeEmbedder(), id_column="key")
+    rows = read_shards(tmp_path / "a")
+    assert [r["id"] for r in rows] == [d["key"] for d in docs]
+    assert [r["meta_id"] for r in rows] == [d["id"] for d in docs]  # kept, as metadata

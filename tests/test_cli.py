@@ -7,17 +7,17 @@ import pytest
 from click.testing import CliRunner
 from helpers import FakeEmbedder, build, corpus, write_input
 
-import hashindex.store.table
-import indexer.build
-import indexer.embedder
-from hashindex.cli import main
+import hashindex.embedding.embedder
+import hashindex.table.table
+import indexer.build.local
+from hashindex.app.cli import main
 
 
 @pytest.fixture(autouse=True)
 def fake_text_model(monkeypatch):
     """Every text model the CLI asks for is the fake bag-of-words one."""
-    monkeypatch.setattr(indexer.build, "Embedder", lambda *a, **k: FakeEmbedder())
-    monkeypatch.setattr(indexer.embedder, "Embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder.named)
+    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder.named)
 
 
 def run(*args):
@@ -68,7 +68,7 @@ def test_build_query_info_happy_path(tmp_path, source):
 
 
 def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch):
-    monkeypatch.setattr(hashindex.store.table, "MIN_SUBSTRING_CODES", 1)  # a 60-document index
+    monkeypatch.setattr(hashindex.table.table, "MIN_SUBSTRING_CODES", 1)  # a 60-document index
     results = {}
     for flag in ("--substring-index", "--no-substring-index"):
         out = tmp_path / flag
@@ -85,10 +85,10 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch
 
 def test_bad_model_option_fails_before_embedding(tmp_path, source, monkeypatch):
     embedder = FakeEmbedder()
-    monkeypatch.setattr(indexer.build, "Embedder", lambda *a, **k: embedder)
+    monkeypatch.setattr(indexer.build.local, "Embedder", lambda *a, **k: embedder)
     result = run(*build_args(source, tmp_path / "o", "--variant", "denoising",
                              "--option", "noise=pink"))
-    assert_bad_input(result, "unknown noise 'pink'")
+    assert_bad_input(result, "noise='pink' is unknown")
     assert embedder.calls == 0 and not (tmp_path / "o").exists()
 
 
@@ -98,7 +98,10 @@ def test_model_options_reach_the_model(tmp_path, source):
                              "--option", "hidden=24,12"))
     assert result.exit_code == 0, result.output
     model = json.loads((out / "manifest.json").read_text())["model"]
-    assert model["noise"] == "masking" and model["hidden"] == [24, 12]
+    assert model["options"]["noise"] == "masking" and model["options"]["hidden"] == [24, 12]
+    from hashindex.model_io import load_model
+
+    assert load_model(out / "encoder").hidden_widths == (24, 12)
 
 
 def test_queries_file_writes_jsonl(tmp_path, built):
@@ -157,8 +160,10 @@ BUILD_CASES = {
     "unknown backend": (lambda t, s: build_args(s, t / "o", "--backend", "lsh"),
                         ["unknown backend 'lsh'"]),
     "unknown model option": (lambda t, s: build_args(s, t / "o", "--option", "nope=1"),
-                             ["--option 'nope=1'", "noise_level"]),
-    "badly typed option": (lambda t, s: build_args(s, t / "o", "--option", "sparse_k=many"),
+                             ["--option 'nope=1'", "variant vanilla has no option 'nope'",
+                              "code_estimator"]),
+    "badly typed option": (lambda t, s: build_args(s, t / "o", "--variant", "sparse-k",
+                                                   "--option", "sparse_k=many"),
                            ["'many' is not a valid int"]),
     "output inside input": (lambda t, s: build_args(write_input(corpus(5), t / "tree", "textdir"),
                                                     t / "tree" / "idx"), ["inside the input"]),
@@ -203,7 +208,8 @@ def test_encoder_of_other_dimension_or_model(tmp_path, source, built):
     assert_bad_input(result, "--encoder", "'fake-bow-32'", "'precomputed'")
     result = run(*build_args(source, tmp_path / "o2", "--model", "other/model",
                              "--encoder", built / "encoder"))
-    # the fake embedder reports its own name, so force a mismatch through the saved config
+    assert_bad_input(result, "--encoder", "'fake-bow-32'", "'other/model'", "--model fake-bow-32")
+    assert not (tmp_path / "o2").exists()
     config = built / "encoder" / "config.json"
     config.write_text(config.read_text().replace("fake-bow-32", "some/other-model"))
     result = run(*build_args(source, tmp_path / "o3", "--encoder", built / "encoder"))
@@ -251,3 +257,30 @@ def test_wrong_code_or_embedding_for_index(built):
         index.search(np.zeros(4, dtype=np.uint8))
     with pytest.raises(HashIndexError, match="dimension 5"):
         index.search(np.zeros(5, dtype=np.float32))
+
+
+def test_variants_options_lists_each_variants_own_options():
+    output = run("variants", "--options").output
+    vanilla = output.split("\ndeep ")[0]
+    assert "code_estimator = ste" in vanilla and "hidden" not in vanilla
+    denoising = output.split("\ndenoising ")[1].split("\ncontractive ")[0]
+    assert "noise = gaussian" in denoising and "gaussian | masking | salt-pepper" in denoising
+    assert "hidden = 512,256" in denoising and "[each at least 1]" in denoising
+
+
+def test_backend_options_from_the_command_line(tmp_path, source):
+    out = tmp_path / "idx"
+    result = run(*build_args(source, out, "--backend", "hnsw", "--backend-option",
+                             "ef_search=7", "--backend-option", "neighbours=8"))
+    assert result.exit_code == 0, result.output
+    assert "hnsw (neighbours=8, ef_construction=40, ef_search=7)" in run("info", out).output
+    result = run("query", out, "rocket orbit", "--backend", "hnsw", "--backend-option",
+                 "ef_search=50", "--json")
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 10
+    assert_bad_input(run("query", out, "x", "--backend", "hnsw", "--backend-option",
+                         "ef_search=many"), "'many' is not a valid int")
+    assert_bad_input(run("query", out, "x", "--backend", "hnsw", "--backend-option",
+                         "neighbours=4"), "neighbours is set when the index is built")
+    assert_bad_input(run(*build_args(source, tmp_path / "o", "--backend", "flat",
+                                     "--backend-option", "nprobe=3")),
+                     "backend flat has no option 'nprobe'")

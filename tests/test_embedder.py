@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from indexer.embedder import DEFAULT_MODEL, Embedder, resolve_model_path
+from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder, resolve_model_path
 
 
 def test_packaged_minilm_loads_offline(monkeypatch):

@@ -78,3 +78,30 @@ def test_query_by_code_and_embedding_agree(index):
     by_code = index.search(np.frombuffer(by_text.query_code, dtype=np.uint8), k=3, rerank=False)
     assert [h.id for h in by_text.hits] == [h.id for h in by_embedding.hits]
     assert by_code.hits[0].distance == 0
+
+
+def test_backend_knobs_per_query_and_stored_defaults(tmp_path):
+    from hashindex.errors import HashIndexError
+
+    source = write_input(corpus(150), tmp_path / "docs", "jsonl")
+    build(source, tmp_path / "ivf", FakeEmbedder(), bits=32, backend="ivf",
+          backend_options={"nlist": 6, "nprobe": 2})
+    index = HashIndex.open(tmp_path / "ivf", embedder=FakeEmbedder())
+    assert index.manifest.backend_options == {"nlist": 6, "nprobe": 2}
+    ivf = index.backend("ivf")
+    assert ivf.index.nlist == 6
+    query = corpus(150)[5]["text"]
+    index.search(query, k=5, backend="ivf")
+    assert ivf.index.nprobe == 2  # the index's stored default
+    every_list = index.search(query, k=5, backend="ivf", backend_options={"nprobe": 6})
+    assert ivf.index.nprobe == 6
+    exact = index.search(query, k=5, backend="flat")
+    assert [h.id for h in every_list.hits] == [h.id for h in exact.hits]  # all lists: exact
+    with pytest.raises(HashIndexError, match="backend ivf has no option"):
+        index.search(query, backend="ivf", backend_options={"efsearch": 3})
+    with pytest.raises(HashIndexError, match="nlist is set when the index is built"):
+        index.search(query, backend="ivf", backend_options={"nlist": 3})
+    with pytest.raises(HashIndexError, match="nprobe=0 is out of range"):
+        index.search(query, backend="ivf", backend_options={"nprobe": 0})
+    hnsw = index.search(query, k=5, backend="hnsw", backend_options={"ef_search": 200})
+    assert index.backend("hnsw").index.hnsw.efSearch == 200 and len(hnsw.hits) == 5

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hashindex.evaluation.metrics import (
+from hashindex.metrics import (
     mean_average_precision,
     precision_at_k,
     recall_at_k,

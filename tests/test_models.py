@@ -3,29 +3,36 @@ import pytest
 import torch
 
 from hashindex.codes import hamming_distance_matrix
-from hashindex.config import ModelConfig, TrainConfig
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model, save_model
 from hashindex.models import VARIANTS, create_model
+from hashindex.models.config import ModelConfig, variant_options
 from hashindex.models.contractive import ContractiveAutoencoder
-from hashindex.training import train
+from hashindex.models.options import (
+    ConcreteOptions,
+    ContractiveOptions,
+    DeepOptions,
+    SparseKOptions,
+)
+from hashindex.training import TrainConfig, train
 
 FAST = TrainConfig(epochs=6, batch_size=128, show_progress=False, seed=3)
-SMALL = ModelConfig(hidden=(64, 32), sparse_k=8, concrete_features=8, rbm_epochs=3)
+SMALL = DeepOptions(hidden=(64, 32))
 
 
-def small_config(variant: str) -> ModelConfig:
-    hidden = () if variant == "vanilla" else (64,) if variant.startswith("sparse") else (64, 32)
-    from dataclasses import replace
-
-    return replace(SMALL, hidden=hidden)
+def small_options(variant: str):
+    """The variant's options with small layers (and few features, RBM epochs)."""
+    options = VARIANTS[variant].options
+    small = {"hidden": (64,) if variant.startswith("sparse") else (64, 32), "sparse_k": 8,
+             "concrete_features": 8, "rbm_epochs": 3}
+    return options(**{k: v for k, v in small.items() if k in options.names()})
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
 def trained(request, clustered):
     points, _ = clustered
-    result = train(points, request.param, 16, FAST, small_config(request.param))
+    result = train(points, request.param, 16, FAST, small_options(request.param))
     return request.param, result, points
 
 
@@ -54,8 +61,8 @@ def test_same_seed_same_codes(clustered):
 
 
 def test_k_sparse_keeps_exactly_k():
-    model = create_model(ModelConfig(variant="sparse-k", bits=16, input_dim=12, hidden=(40,),
-                                     sparse_k=5))
+    model = create_model(ModelConfig("sparse-k", 16, 12, SparseKOptions(hidden=(40,),
+                                                                         sparse_k=5)))
     hidden = torch.randn(7, 40).abs() + 0.1  # all positive, so zeros come from the top-k only
     sparse = model.transform_hidden(hidden)
     assert ((sparse != 0).sum(dim=1) == 5).all()
@@ -67,7 +74,7 @@ def test_k_sparse_keeps_exactly_k():
 def test_contractive_penalty_equals_autograd_jacobian_norm():
     torch.manual_seed(0)
     model = ContractiveAutoencoder(
-        ModelConfig(variant="contractive", bits=8, input_dim=5, hidden=(6, 4))
+        ModelConfig("contractive", 8, 5, ContractiveOptions(hidden=(6, 4)))
     )
     x = torch.randn(3, 5)
     expected = torch.stack([
@@ -83,8 +90,8 @@ def test_concrete_selects_requested_distinct_features():
     rng = np.random.default_rng(1)
     points = 0.01 * rng.normal(size=(600, 40)).astype(np.float32)
     points[:, :6] += rng.normal(size=(600, 6)).astype(np.float32)
-    config = ModelConfig(hidden=(32,), concrete_features=6, concrete_start_temperature=5.0,
-                         concrete_end_temperature=0.01)
+    config = ConcreteOptions(hidden=(32,), concrete_features=6, concrete_start_temperature=5.0,
+                             concrete_end_temperature=0.01)
     result = train(points, "concrete", 8,
                    TrainConfig(epochs=40, show_progress=False, learning_rate=1e-2,
                                similarity_weight=0.0), config)
@@ -105,20 +112,52 @@ def test_hamming_neighbours_share_cluster(clustered):
 
 
 @pytest.mark.parametrize(
-    "changes, message",
+    "variant, pairs, message",
     [
-        ({"variant": "nope"}, "unknown variant 'nope'"),
-        ({"variant": "denoising", "noise": "pink"}, "unknown noise 'pink'"),
-        ({"variant": "variational", "relaxation": "x"}, "unknown relaxation"),
-        ({"bits": 12}, "bits=12"),
-        ({"code_estimator": "magic"}, "unknown code estimator"),
-        ({"variant": "sparse-k", "sparse_k": 10_000}, "sparse_k=10000"),
+        ("nope", [], "unknown variant 'nope'"),
+        ("denoising", ["noise=pink"], "noise='pink' is unknown: choose one of gaussian"),
+        ("variational", ["relaxation=x"], "relaxation='x' is unknown"),
+        ("deep", ["code_estimator=magic"], "code_estimator='magic' is unknown"),
+        ("sparse-k", ["sparse_k=10000"], "sparse_k=10000"),
+        ("vanilla", ["noise=masking"], "variant vanilla has no option 'noise'; its options are"),
+        ("vanilla", ["hidden=64"], "variant vanilla has no option 'hidden'"),
+        ("variational", ["code_estimator=ste"], "variational has no option 'code_estimator'"),
+        ("deep", ["hidden=64,x"], "'64,x' is not a valid tuple"),
+        ("deep", ["bits=8"], "bits is not an option; pass --bits"),
     ],
 )
-def test_bad_model_config_raises(changes, message):
-    base = {"variant": "deep", "bits": 16, "input_dim": 8}
+def test_bad_variant_options_raise(variant, pairs, message):
     with pytest.raises(HashIndexError, match=message):
-        create_model(ModelConfig(**{**base, **changes}))
+        variant_options(variant, pairs)
+
+
+def test_bad_model_config_raises():
+    with pytest.raises(HashIndexError, match="bits=12"):
+        ModelConfig("deep", 12, 8)
+    with pytest.raises(HashIndexError, match="variant vanilla takes VanillaOptions"):
+        ModelConfig("vanilla", 16, 8, DeepOptions())
+    with pytest.raises(HashIndexError, match="concrete_features=20"):
+        create_model(ModelConfig("concrete", 16, 8, ConcreteOptions(concrete_features=20)))
+
+
+def test_model_format_1_loads_with_the_same_codes(tmp_path, clustered):
+    """A model saved flat (format 1, every variant's fields in one list) loads as the model it
+    was: its own variant's fields kept, the others (ignored by it then) dropped."""
+    import json
+
+    points, _ = clustered
+    model = train(points, "sparse-k", 16, FAST, SparseKOptions(hidden=(48,), sparse_k=6)).model
+    path = save_model(model, tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    flat = {"variant": "sparse-k", "bits": 16, "input_dim": points.shape[1], "hidden": [48],
+            "activation": "gelu", "code_estimator": "ste", "code_noise_std": 4.0,
+            "gumbel_temperature": 0.5, "sparse_k": 6, "sparse_rho": 0.05, "noise": "gaussian",
+            "noise_level": 0.2, "kl_weight": 0.01, "relaxation": "gumbel", "rbm_epochs": 20}
+    config.update(format_version=1, model=flat)
+    (path / "config.json").write_text(json.dumps(config))
+    loaded = load_model(path)
+    assert loaded.options == SparseKOptions(hidden=(48,), sparse_k=6)  # relu kept, as in v1
+    assert np.array_equal(encode_codes(loaded, points), encode_codes(model, points))
 
 
 def test_bad_embeddings_raise(clustered):
@@ -135,10 +174,10 @@ def test_bad_embeddings_raise(clustered):
 def test_missing_or_incompatible_model_folder(tmp_path):
     with pytest.raises(HashIndexError, match="config.json is missing"):
         load_model(tmp_path / "absent")
-    model = create_model(ModelConfig(variant="vanilla", bits=8, input_dim=4))
+    model = create_model(ModelConfig("vanilla", 8, 4))
     path = save_model(model, tmp_path / "m")
     config_file = path / "config.json"
-    text = config_file.read_text().replace('"format_version": 1', '"format_version": 99')
+    text = config_file.read_text().replace('"format_version": 2', '"format_version": 99')
     config_file.write_text(text)
     with pytest.raises(HashIndexError, match="format version 99"):
         load_model(path)

@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 from helpers import FakeEmbedder, build, corpus, write_input
 
-import indexer.build
-import indexer.embedder
-from hashindex.cli import main
+import hashindex.embedding.embedder
+import indexer.build.local
+from hashindex.app.cli import main
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.faults import KILL_AT
@@ -36,8 +36,8 @@ TIMEOUT = 180
 
 @pytest.fixture(autouse=True)
 def fake_text_model(monkeypatch):
-    monkeypatch.setattr(indexer.build, "Embedder", lambda *a, **k: FakeEmbedder())
-    monkeypatch.setattr(indexer.embedder, "Embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder.named)
+    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder.named)
 
 
 def run(*args):
@@ -128,7 +128,7 @@ def test_out_that_holds_the_input_or_is_home_is_refused(tmp_path, source, monkey
 def test_overwrite_of_a_new_path_builds(tmp_path, source):
     result = run(*build_args(source, tmp_path / "new" / "idx", "--overwrite"))
     assert result.exit_code == 0, result.output
-    assert HashIndex.open(tmp_path / "new" / "idx").manifest["documents"] == 60
+    assert len(HashIndex.open(tmp_path / "new" / "idx")) == 60
 
 
 # ---- 2. tracebacks become one line ----
@@ -148,8 +148,9 @@ def without_root_override():
 
 def cli_process(*args, cwd=None, unprivileged=False, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "hashindex.cli", *map(str, args)], capture_output=True, text=True,
-        cwd=cwd, timeout=TIMEOUT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        [sys.executable, "-m", "hashindex.app.cli", *map(str, args)], capture_output=True,
+        text=True, cwd=cwd, timeout=TIMEOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
         preexec_fn=without_root_override() if unprivileged else None)
 
 
@@ -197,7 +198,7 @@ def test_unexpected_error_is_one_line_exit_1(built, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug\nwith a second line")
 
-    monkeypatch.setattr(HashIndex, "search", broken)
+    monkeypatch.setattr(HashIndex, "run", broken)
     result = run("query", built, "rocket")
     assert_one_line(result, 1, "internal error: RuntimeError: a bug", "--debug")
     result = run("--debug", "query", built, "rocket")
@@ -216,8 +217,10 @@ def test_search_k_must_be_an_integer(built):
 # ---- 3. accepted nonsense ----
 @pytest.mark.parametrize("option, fragments", [
     (["--variant", "deep", "--option", "hidden=-5"], ["hidden=-5", "at least 1"]),
-    (["--option", "hidden=0"], ["hidden=0", "at least 1"]),
-    (["--variant", "denoising", "--option", "noise_level=5"], ["noise_level=5", "0.0 to 1.0"]),
+    (["--variant", "deep", "--option", "hidden=0"], ["hidden=0", "at least 1"]),
+    (["--variant", "denoising", "--option", "noise=masking", "--option", "noise_level=5"],
+     ["noise_level=5", "masking", "from 0 to 1"]),
+    (["--option", "noise_level=5"], ["variant vanilla has no option 'noise_level'"]),
     (["--option", "bits=32"], ["bits", "--bits"]),
     (["--option", "variant=deep"], ["variant", "--variant"]),
     (["--option", "input_dim=10"], ["input_dim", "embedding model"]),
@@ -257,7 +260,7 @@ def test_query_flags_are_checked_before_the_model_loads(built, monkeypatch):
         def embed(self, texts, show_progress=False):
             raise AssertionError("the text model was used before the flags were checked")
 
-    monkeypatch.setattr(indexer.embedder, "Embedder", lambda *a, **k: MustNotLoad())
+    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", lambda *a, **k: MustNotLoad())
     assert_one_line(run("query", built, "rocket", "--backend", "bogus"), 2,
                     "unknown backend 'bogus'")
     assert_one_line(run("query", built, "rocket", "-k", "0"), 2, "k=0")
@@ -297,7 +300,7 @@ def test_kill_during_a_rebuild_keeps_the_old_index(tmp_path, source, point):
     removed = {path.name for path, _ in report.removed_leftovers}
     assert removed and {name.removesuffix(".lock") for name in stale} == removed
     assert leftovers(tmp_path) == []
-    assert read_manifest(index)["bits"] == 32
+    assert read_manifest(index).bits == 32
 
 
 def test_kill_after_the_exchange_publishes_the_new_index(tmp_path, source):
@@ -307,7 +310,7 @@ def test_kill_after_the_exchange_publishes_the_new_index(tmp_path, source):
     process = worker("build", json.dumps(spec), env={KILL_AT: "after-exchange"})
     process.communicate(timeout=TIMEOUT)
     assert process.returncode == -signal.SIGKILL
-    assert read_manifest(index)["bits"] == 32 and answers(index)
+    assert read_manifest(index).bits == 32 and answers(index)
     report = build(source, tmp_path / "other", FakeEmbedder())
     assert report.removed_leftovers == []  # leftovers of `index` are `index`'s builds' business
     build(source, index, FakeEmbedder(), overwrite=True)
@@ -318,7 +321,7 @@ def test_sigterm_cleans_up_like_sigint(tmp_path):
     vectors = vector_input(tmp_path / "vectors", 300, "v")
     out = tmp_path / "idx"
     process = subprocess.Popen(
-        [sys.executable, "-m", "hashindex.cli", "build", vectors, "--out", out, "--bits", "16",
+        [sys.executable, "-m", "hashindex.app.cli", "build", vectors, "--out", out, "--bits", "16",
          "--quiet", "--embedding-column", "vec", "--variant", "concrete",
          "--option", "concrete_features=4", "--epochs", "100000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -2,7 +2,7 @@
 
 A backend answers "the documents within the smallest Hamming radius that holds at least k of
 them (ties complete), capped at max_radius". Exact backends return exactly that set; approximate
-ones (`exact = False`) return a subset and say so.
+ones (registered with exact=False) return a subset and say so.
 """
 
 from __future__ import annotations
@@ -26,15 +26,21 @@ class Candidates:
 
 
 class Backend:
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
-    exact: ClassVar[bool] = True
+    name: ClassVar[str] = ""  # its key in the registry (backends/__init__.py)
 
     def __init__(self, bits: int):
         self.bits = bits
 
+    @property
+    def exact(self) -> bool:
+        from hashindex.backends import BACKENDS
+
+        return BACKENDS[self.name].exact
+
     @classmethod
-    def build(cls, codes: np.ndarray, bits: int) -> Backend:
+    def build(cls, codes: np.ndarray, bits: int, options=None) -> Backend:
+        """From uint8 codes (n, bits/8) in row order; `options` are the registry's build
+        options for this backend (None: defaults)."""
         raise NotImplementedError
 
     def save(self, directory: Path) -> list[Path]:
@@ -44,7 +50,9 @@ class Backend:
     def load(cls, directory: Path, bits: int) -> Backend:
         raise NotImplementedError
 
-    def search(self, query_code: np.ndarray, k: int, max_radius: int) -> Candidates:
+    def search(self, query_code: np.ndarray, k: int, max_radius: int,
+               options=None) -> Candidates:
+        """`options`: the registry's search options for this backend (None: defaults)."""
         raise NotImplementedError
 
 

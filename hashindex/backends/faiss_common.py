@@ -8,9 +8,8 @@ import faiss
 import numpy as np
 
 from hashindex.backends.base import Backend, Candidates, empty_candidates
-
-INDEX_FILE = "index.faissb"
-IDS_FILE = "ids.npy"
+from hashindex.store.layout import FAISS_IDS_FILE as IDS_FILE
+from hashindex.store.layout import FAISS_INDEX_FILE as INDEX_FILE
 
 
 class FaissBackend(Backend):
@@ -22,13 +21,16 @@ class FaissBackend(Backend):
         self.ids = ids
 
     @classmethod
-    def make_index(cls, bits: int, count: int):
+    def make_index(cls, bits: int, count: int, options):
         raise NotImplementedError
 
     @classmethod
-    def build(cls, codes, bits):
+    def build(cls, codes, bits, options=None):
+        from hashindex.backends import BACKENDS
+
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
-        index = cls.make_index(bits, len(codes))
+        options = options or BACKENDS[cls.name].build_options()
+        index = cls.make_index(bits, len(codes), options)
         if not index.is_trained:  # an empty collection trains on one zero code
             index.train(codes if len(codes) else np.zeros((1, bits // 8), dtype=np.uint8))
         if len(codes):
@@ -96,7 +98,7 @@ class RangeSearchBackend(FaissBackend):
     """Exact backends: range searches at growing radii until one holds k codes; its k-th
     distance is the answer's radius and the codes within it (ties complete) the answer."""
 
-    def search(self, query_code, k, max_radius):
+    def search(self, query_code, k, max_radius, options=None):
         if self.index.ntotal == 0:
             return empty_candidates(self.exact, max_radius)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)

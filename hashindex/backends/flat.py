@@ -7,12 +7,10 @@ from hashindex.backends.faiss_common import RangeSearchBackend
 
 class FlatBackend(RangeSearchBackend):
     name = "flat"
-    description = "FAISS IndexBinaryFlat: exact brute-force Hamming scan (SIMD popcount)"
-    exact = True
     scans = True
 
     @classmethod
-    def make_index(cls, bits, count):
+    def make_index(cls, bits, count, options):
         return faiss.IndexBinaryFlat(bits)
 
     def within_k(self, query, k, max_radius):

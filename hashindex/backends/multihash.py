@@ -9,17 +9,13 @@ import faiss
 
 from hashindex.backends.faiss_common import RangeSearchBackend
 
-SUBSTRING_BITS = 16
-
 
 class MultiHashBackend(RangeSearchBackend):
     name = "multihash"
-    description = "FAISS IndexBinaryMultiHash: multi-index hashing over 16-bit substrings (exact)"
-    exact = True
 
     @classmethod
-    def make_index(cls, bits, count):
-        substring_bits = min(SUBSTRING_BITS, bits)
+    def make_index(cls, bits, count, options):
+        substring_bits = min(options.substring_bits, bits)
         return faiss.IndexBinaryMultiHash(bits, bits // substring_bits, substring_bits)
 
     def prepare(self, radius):

@@ -1,21 +1,25 @@
-"""Any registered autoencoder variant as a hashing method, with `hashindex build`'s defaults."""
+"""Any registered autoencoder variant as a hashing method, with `hashindex build`'s defaults
+(or the training config and variant options given)."""
 
 from hashindex.baselines.base import HashingMethod
-from hashindex.config import TrainConfig
 from hashindex.encoding import encode_codes
 from hashindex.models import DEFAULT_VARIANT
-from hashindex.training import train
+from hashindex.training import TrainConfig, train
 
 
 class AutoencoderMethod(HashingMethod):
-    def __init__(self, bits, seed=0, variant=DEFAULT_VARIANT):
+    def __init__(self, bits, seed=0, variant=DEFAULT_VARIANT, train_config=None, options=None):
         super().__init__(bits, seed)
         self.variant = variant
         self.name = f"ae:{variant}"
+        self.train_config = train_config or TrainConfig(show_progress=False)
+        self.options = options
 
     def fit(self, embeddings):
-        config = TrainConfig(seed=self.seed, show_progress=False)
-        self.model = train(embeddings, self.variant, self.bits, config).model
+        from dataclasses import replace
+
+        config = replace(self.train_config, seed=self.seed)
+        self.model = train(embeddings, self.variant, self.bits, config, self.options).model
         return self
 
     def encode(self, embeddings):

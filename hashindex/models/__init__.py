@@ -1,38 +1,69 @@
-"""The registry of autoencoder variants: one file each, one line here, selected by name."""
+"""The registry of autoencoder variants: one line each, selected by name.
+
+A line names the variant, says what it is, gives its options class (models/options.py, free of
+torch, so listing variants and checking `--option` needs no torch) and where its torch module
+lives (imported only when a model is built). Adding a variant: its model file, its options
+class, and one line here.
+"""
 
 from __future__ import annotations
 
-from hashindex.config import ModelConfig
-from hashindex.errors import HashIndexError
-from hashindex.models.base import BinaryAutoencoder
-from hashindex.models.concrete import ConcreteAutoencoder
-from hashindex.models.contractive import ContractiveAutoencoder
-from hashindex.models.deep import DeepAutoencoder
-from hashindex.models.denoising import DenoisingAutoencoder
-from hashindex.models.rbm_deep import RBMDeepAutoencoder
-from hashindex.models.sparse_k import KSparseAutoencoder
-from hashindex.models.sparse_kl import KLSparseAutoencoder
-from hashindex.models.sparse_l1 import L1SparseAutoencoder
-from hashindex.models.sparse_l2 import L2SparseAutoencoder
-from hashindex.models.vanilla import VanillaAutoencoder
-from hashindex.models.variational import VariationalAutoencoder
+from dataclasses import dataclass
+from importlib import import_module
 
-VARIANTS: dict[str, type[BinaryAutoencoder]] = {
-    cls.name: cls
-    for cls in (
-        VanillaAutoencoder,
-        DeepAutoencoder,
-        KSparseAutoencoder,
-        KLSparseAutoencoder,
-        L1SparseAutoencoder,
-        L2SparseAutoencoder,
-        DenoisingAutoencoder,
-        ContractiveAutoencoder,
-        VariationalAutoencoder,
-        ConcreteAutoencoder,
-        RBMDeepAutoencoder,
-    )
-}
+from hashindex.errors import HashIndexError
+from hashindex.models.options import (
+    ActivityPenaltyOptions,
+    ConcreteOptions,
+    ContractiveOptions,
+    DeepOptions,
+    DenoisingOptions,
+    RBMDeepOptions,
+    SparseKLOptions,
+    SparseKOptions,
+    VanillaOptions,
+    VariationalOptions,
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    options: type
+    module: str  # "package.module:Class" of the torch model
+
+    def model_class(self):
+        module, _, name = self.module.partition(":")
+        return getattr(import_module(module), name)
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("vanilla", "undercomplete autoencoder, one layer each way: embedding → code → "
+            "embedding", VanillaOptions, "hashindex.models.vanilla:VanillaAutoencoder"),
+    Variant("deep", "deep MLP encoder/decoder (default widths 256→128) around the code",
+            DeepOptions, "hashindex.models.deep:DeepAutoencoder"),
+    Variant("sparse-k", "k-sparse hidden layer: keeps the top-k activations, gradient only "
+            "through them", SparseKOptions, "hashindex.models.sparse_k:KSparseAutoencoder"),
+    Variant("sparse-kl", "sigmoid hidden layer, KL(ρ‖ρ̂) pulls each unit's mean activation to a "
+            "target rate", SparseKLOptions, "hashindex.models.sparse_kl:KLSparseAutoencoder"),
+    Variant("sparse-l1", "hidden layer with an L1 activity penalty λ·Σ|h| (sparse activations)",
+            ActivityPenaltyOptions, "hashindex.models.sparse_l1:L1SparseAutoencoder"),
+    Variant("sparse-l2", "hidden layer with an L2 activity penalty λ·Σh² (shrinks activations)",
+            ActivityPenaltyOptions, "hashindex.models.sparse_l2:L2SparseAutoencoder"),
+    Variant("denoising", "corrupts inputs in training (gaussian, masking or salt-pepper noise)",
+            DenoisingOptions, "hashindex.models.denoising:DenoisingAutoencoder"),
+    Variant("contractive", "penalises λ·‖∂code/∂x‖²_F (exact encoder Jacobian): codes robust "
+            "to small moves", ContractiveOptions,
+            "hashindex.models.contractive:ContractiveAutoencoder"),
+    Variant("variational", "Bernoulli latent with KL to a uniform prior, Gumbel-sigmoid or "
+            "straight-through", VariationalOptions,
+            "hashindex.models.variational:VariationalAutoencoder"),
+    Variant("concrete", "concrete selector keeps N input features (temperature annealed), then "
+            "encodes", ConcreteOptions, "hashindex.models.concrete:ConcreteAutoencoder"),
+    Variant("rbm-deep", "deep autoencoder pretrained layer-wise as RBMs (CD-1), then fine-tuned "
+            "(Hinton)", RBMDeepOptions, "hashindex.models.rbm_deep:RBMDeepAutoencoder"),
+)}
 
 DEFAULT_VARIANT = "vanilla"
 
@@ -43,8 +74,9 @@ def check_variant(name: str) -> str:
     return name
 
 
-def create_model(config: ModelConfig) -> BinaryAutoencoder:
-    return VARIANTS[check_variant(config.variant)](config)
+def create_model(config):
+    """The torch model for a ModelConfig (models/config.py)."""
+    return VARIANTS[check_variant(config.variant)].model_class()(config)
 
 
-__all__ = ["VARIANTS", "DEFAULT_VARIANT", "BinaryAutoencoder", "check_variant", "create_model"]
+__all__ = ["VARIANTS", "DEFAULT_VARIANT", "Variant", "check_variant", "create_model"]

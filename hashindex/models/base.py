@@ -13,42 +13,34 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from hashindex.codes import check_bits
-from hashindex.config import ModelConfig
-from hashindex.errors import HashIndexError
 from hashindex.models.code_layer import BinaryCodeLayer
+from hashindex.models.config import ModelConfig
 
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+ACTIVATION_MODULES = {"gelu": nn.GELU, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 def build_mlp(widths: list[int], activation: str) -> nn.Sequential:
     """Linear layers between consecutive widths, each followed by the activation."""
     layers: list[nn.Module] = []
     for width_in, width_out in zip(widths[:-1], widths[1:]):
-        layers += [nn.Linear(width_in, width_out), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(width_in, width_out), ACTIVATION_MODULES[activation]()]
     return nn.Sequential(*layers)
 
 
 class BinaryAutoencoder(nn.Module):
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
-    default_hidden: ClassVar[tuple[int, ...]] = (512, 256)
-    default_activation: ClassVar[str | None] = None  # None: use config.activation
+    """Reads its shape from `config.options` (the variant's options class): `hidden` widths
+    (none: one layer each way), `activation` (or the variant's `fixed_activation`) and the code
+    layer's estimator settings."""
+
+    fixed_activation: ClassVar[str] = "gelu"  # for variants whose options have no activation
     code_estimator_override: ClassVar[str | None] = None
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        check_bits(config.bits)
-        if config.input_dim < 1:
-            raise HashIndexError(f"input_dim={config.input_dim} must be at least 1")
-        activation = self.default_activation or config.activation
-        if activation not in ACTIVATIONS:
-            raise HashIndexError(
-                f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
-            )
         self.config = config
-        widths = config.hidden if config.hidden is not None else self.default_hidden
-        self.hidden_widths = tuple(widths)
+        self.options = options = config.options
+        activation = getattr(options, "activation", self.fixed_activation)
+        self.hidden_widths = tuple(getattr(options, "hidden", ()))
         self.register_buffer("input_mean", torch.zeros(config.input_dim))
         self.register_buffer("input_std", torch.ones(config.input_dim))
         encoder_input = self.encoder_input_dim()
@@ -57,9 +49,9 @@ class BinaryAutoencoder(nn.Module):
         self.code_layer = BinaryCodeLayer(
             last,
             config.bits,
-            estimator=self.code_estimator_override or config.code_estimator,
-            noise_std=config.code_noise_std,
-            temperature=config.gumbel_temperature,
+            estimator=self.code_estimator_override or getattr(options, "code_estimator", "ste"),
+            noise_std=getattr(options, "code_noise_std", 0.0),
+            temperature=options.gumbel_temperature,
         )
         decoder_widths = [config.bits, *reversed(self.hidden_widths)]
         self.decoder = build_mlp(decoder_widths, activation)

@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from hashindex.errors import HashIndexError
-
-CODE_ESTIMATORS = ("ste", "bernoulli", "noise-sigmoid", "gumbel")
+from hashindex.models.options import CODE_ESTIMATORS
 
 
 def check_estimator(name: str) -> str:

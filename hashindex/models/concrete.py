@@ -13,24 +13,20 @@ from hashindex.models.base import BinaryAutoencoder
 
 
 class ConcreteAutoencoder(BinaryAutoencoder):
-    name = "concrete"
-    description = "concrete selector keeps N input features (temperature annealed), then encodes"
-    default_hidden = (256,)
-
     def __init__(self, config):
-        if not 1 <= config.concrete_features <= config.input_dim:
+        features = config.options.concrete_features
+        if features > config.input_dim:
             raise HashIndexError(
-                f"concrete_features={config.concrete_features} must be from 1 to the embedding "
-                f"dimension {config.input_dim}"
+                f"option concrete_features={features} is out of range: it must be from 1 to "
+                f"the embedding dimension {config.input_dim}"
             )
         super().__init__(config)
-        self.selector_logits = nn.Parameter(
-            1e-2 * torch.randn(config.concrete_features, config.input_dim)
-        )
-        self.register_buffer("temperature", torch.tensor(config.concrete_start_temperature))
+        self.selector_logits = nn.Parameter(1e-2 * torch.randn(features, config.input_dim))
+        self.register_buffer("temperature",
+                             torch.tensor(config.options.concrete_start_temperature))
 
     def encoder_input_dim(self) -> int:
-        return self.config.concrete_features
+        return self.config.options.concrete_features
 
     def selection_weights(self) -> torch.Tensor:
         """(features, input_dim): a Gumbel-softmax sample in training, one-hot argmax at eval."""
@@ -49,8 +45,8 @@ class ConcreteAutoencoder(BinaryAutoencoder):
         return x @ self.selection_weights().T
 
     def on_epoch(self, epoch, epochs):
-        start = self.config.concrete_start_temperature
-        end = self.config.concrete_end_temperature
+        start = self.options.concrete_start_temperature
+        end = self.options.concrete_end_temperature
         progress = epoch / max(epochs - 1, 1)
         self.temperature.fill_(start * (end / start) ** progress)
 
@@ -61,4 +57,4 @@ class ConcreteAutoencoder(BinaryAutoencoder):
     def penalty(self, out):
         probabilities = torch.softmax(self.selector_logits / self.temperature, dim=-1)
         overlap = torch.relu(probabilities.sum(dim=0) - 1.0).sum()
-        return self.config.concrete_unique_weight * overlap
+        return self.options.concrete_unique_weight * overlap

@@ -11,9 +11,7 @@ from hashindex.models.base import BinaryAutoencoder
 
 
 class ContractiveAutoencoder(BinaryAutoencoder):
-    name = "contractive"
-    description = "penalises λ·‖∂code/∂x‖²_F (exact encoder Jacobian): codes robust to small moves"
-    default_hidden = (512,)
+    """The weight λ is ContractiveOptions.contractive_weight."""
 
     def code_probabilities(self, x_normalized: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits_from_normalized(x_normalized))
@@ -28,4 +26,4 @@ class ContractiveAutoencoder(BinaryAutoencoder):
         return (jacobians**2).sum(dim=(1, 2)).mean()
 
     def penalty(self, out):
-        return self.config.contractive_weight * self.jacobian_penalty(out["x_in"])
+        return self.options.contractive_weight * self.jacobian_penalty(out["x_in"])

@@ -8,6 +8,4 @@ from hashindex.models.base import BinaryAutoencoder
 
 
 class DeepAutoencoder(BinaryAutoencoder):
-    name = "deep"
-    description = "deep MLP encoder/decoder (default widths 256→128, configurable) around the code"
-    default_hidden = (256, 128)
+    """The base model with the widths of DeepOptions."""

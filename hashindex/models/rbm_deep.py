@@ -48,10 +48,7 @@ def train_rbm(
 
 
 class RBMDeepAutoencoder(BinaryAutoencoder):
-    name = "rbm-deep"
-    description = "deep autoencoder pretrained layer-wise as RBMs (CD-1), then fine-tuned (Hinton)"
-    default_hidden = (512, 256)
-    default_activation = "sigmoid"
+    fixed_activation = "sigmoid"  # the unrolled RBMs are sigmoid units
 
     @torch.no_grad()
     def pretrain(self, x, generator):
@@ -65,8 +62,8 @@ class RBMDeepAutoencoder(BinaryAutoencoder):
                 visible,
                 layer.out_features,
                 gaussian_visible=depth == 0,
-                epochs=self.config.rbm_epochs,
-                learning_rate=self.config.rbm_learning_rate,
+                epochs=self.options.rbm_epochs,
+                learning_rate=self.options.rbm_learning_rate,
                 generator=generator,
             )
             layer.weight.copy_(weights)

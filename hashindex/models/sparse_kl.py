@@ -6,13 +6,10 @@ from hashindex.models.base import BinaryAutoencoder
 
 
 class KLSparseAutoencoder(BinaryAutoencoder):
-    name = "sparse-kl"
-    description = "sigmoid hidden layer, KL(ρ‖ρ̂) pulls each unit's mean activation to a target rate"
-    default_hidden = (512,)
-    default_activation = "sigmoid"
+    fixed_activation = "sigmoid"  # the KL target is a mean activation rate
 
     def penalty(self, out):
-        rho = self.config.sparse_rho
+        rho = self.options.sparse_rho
         rho_hat = out["hidden"].mean(dim=0).clamp(1e-6, 1 - 1e-6)
         kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-        return self.config.sparse_weight * kl.sum()
+        return self.options.sparse_weight * kl.sum()

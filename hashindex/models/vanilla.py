@@ -4,6 +4,4 @@ from hashindex.models.base import BinaryAutoencoder
 
 
 class VanillaAutoencoder(BinaryAutoencoder):
-    name = "vanilla"
-    description = "undercomplete autoencoder, one hidden layer: embedding → code → embedding"
-    default_hidden = ()
+    """No hidden layers: the options have no widths."""

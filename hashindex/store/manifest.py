@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from hashindex import __version__
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import MANIFEST_FILE
 from hashindex.versioned_json import read_versioned_json
@@ -19,6 +21,50 @@ from hashindex.versioned_json import read_versioned_json
 # 2: the table keeps one sorted key per document, no offsets; 3: the manifest's own checksum
 FORMAT_VERSION = 3
 SELF_CHECKSUM = "manifest_sha256"
+
+
+@dataclass
+class IndexManifest:
+    """Every key manifest.json holds: written by the build, read by the engine and `info`."""
+
+    documents: int
+    bits: int
+    variant: str
+    embedding_model: str  # sentence-transformers name, or PRECOMPUTED_MODEL
+    dimension: int
+    backend: str  # the FAISS backend built beside the table
+    shards: list[dict]  # {"file": relative path, "rows": count}, in row order
+    metadata_columns: list[str] = field(default_factory=list)
+    store_embeddings: bool = False
+    backend_options: dict = field(default_factory=dict)  # the backend's knobs (the defaults)
+    distinct_codes: int = 0
+    skipped_empty: int = 0
+    model: dict = field(default_factory=dict)  # ModelConfig.to_dict()
+    train: dict | None = None  # TrainConfig, None when an --encoder was reused
+    build: dict = field(default_factory=dict)  # how the build was asked for
+    stage_seconds: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)  # of the libraries that made it
+    created: str = ""
+    hashindex_version: str = __version__
+    files: dict = field(default_factory=dict)  # {relative path: {"sha256", "bytes"}}
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["embedding_model"] = {"name": self.embedding_model, "dimension": self.dimension}
+        del data["dimension"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Path) -> IndexManifest:
+        data = {k: v for k, v in data.items() if k != SELF_CHECKSUM}
+        try:
+            model = data.pop("embedding_model")
+            values = {**data, "embedding_model": model["name"], "dimension": model["dimension"]}
+            return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+        except (KeyError, TypeError) as error:
+            raise HashIndexError(f"{path} lacks {error} or has it in the wrong shape; rebuild "
+                                 "the index") from None
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -45,11 +91,14 @@ def own_checksum(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
-def write_manifest(root: Path, manifest: dict) -> Path:
-    manifest = {**manifest, "format_version": FORMAT_VERSION, "files": file_checksums(root)}
-    manifest[SELF_CHECKSUM] = own_checksum(manifest)
+def write_manifest(root: Path, manifest: IndexManifest) -> Path:
+    """Record every file's checksum and size, then the manifest with its own checksum."""
+    manifest.files = file_checksums(root)
+    manifest.format_version = FORMAT_VERSION
+    data = manifest.to_dict()
+    data[SELF_CHECKSUM] = own_checksum(data)
     path = root / MANIFEST_FILE
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
 
 
@@ -63,7 +112,7 @@ def manifest_identity(root: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def read_manifest(root: Path, verify: bool = True) -> dict:
+def read_manifest(root: Path, verify: bool = True) -> IndexManifest:
     """Load and check the manifest; `verify` also re-hashes every file it lists."""
     root = Path(root)
     if not root.exists():
@@ -91,4 +140,4 @@ def read_manifest(root: Path, verify: bool = True) -> dict:
                 f"index file {file_path} is corrupted (sha256 differs from the manifest); "
                 "rebuild the index"
             )
-    return manifest
+    return IndexManifest.from_dict(manifest, path)

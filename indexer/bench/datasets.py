@@ -90,7 +90,7 @@ def load_dataset(name: str, cache_dir: Path, model: str | None = None,
                                   f"{size} clustered 384-d points, 2000 clusters")
     if name not in TEXT_DATASETS:
         raise HashIndexError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    from indexer.embedder import DEFAULT_MODEL, Embedder
+    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
 
     embedder = embedder or Embedder(model or DEFAULT_MODEL)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder.name)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from hashindex.backends import BACKENDS
+from hashindex.backends import backend_class
 from hashindex.baselines import create_method
 from hashindex.errors import HashIndexError
-from hashindex.evaluation.metrics import (
+from hashindex.metrics import (
     mean_average_precision,
     precision_at_k,
     recall_at_k,
@@ -89,9 +89,20 @@ def hamming_ranking(db_codes, query_codes, bits, depth) -> np.ndarray:
     return ranked
 
 
+NOT_RETRIEVED = -1  # pads a short ranking: no database index equals it, so it is never a hit
+
+
+def pad_ranking(rows: np.ndarray, length: int) -> np.ndarray:
+    """The ranking cut or padded to `length` with NOT_RETRIEVED (never by repeating rows: a
+    repeated row could be counted as a hit it is not)."""
+    out = np.full(length, NOT_RETRIEVED, dtype=np.int64)
+    out[: min(length, len(rows))] = rows[:length]
+    return out
+
+
 def engine_metrics(db_codes, query_codes, bits, split: Split) -> list[dict]:
     """Hamming-ball engine: plain top-10, then cosine re-ranking of growing candidate budgets."""
-    table = BACKENDS["table"].build(db_codes, bits)
+    table = backend_class("table").build(db_codes, bits)
     n = len(db_codes)
     rows = []
     for budget in (None, *RERANK_BUDGETS):
@@ -103,10 +114,10 @@ def engine_metrics(db_codes, query_codes, bits, split: Split) -> list[dict]:
             touched.append(found.documents_touched / n)
             radii.append(found.radius)
             if budget is None:
-                top.append(np.resize(found.rows[:10], 10))
+                top.append(pad_ranking(found.rows[:10], 10))
             else:
                 scores = split.database[found.rows] @ query
-                top.append(np.resize(found.rows[np.argsort(-scores)[:10]], 10))
+                top.append(pad_ranking(found.rows[np.argsort(-scores)[:10]], 10))
         seconds = time.perf_counter() - start
         rows.append({
             "rerank_budget": 0.0 if budget is None else budget,

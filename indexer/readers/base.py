@@ -14,7 +14,6 @@ from hashindex.errors import HashIndexError
 class Reader:
     name: ClassVar[str] = ""
     extensions: ClassVar[tuple[str, ...]] = ()
-    default_id_column: ClassVar[str | None] = None  # None: ids are row numbers
 
     def __init__(self, path: Path):
         self.path = path

@@ -10,7 +10,6 @@ TEXT_SUFFIXES = (".txt", ".md")
 class TextDirReader(Reader):
     name = "textdir"
     extensions = ()
-    default_id_column = "id"
 
     def files(self):
         return sorted(

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.backends.base import Backend, Candidates
-from hashindex.store.keys import codes_to_keys
-from hashindex.store.substring_search import scan_codes, search_substrings
-from hashindex.store.table import HashTable
+from hashindex.table.keys import codes_to_keys
+from hashindex.table.search import scan_codes, search_substrings
+from hashindex.table.table import HashTable
 
 # A substring-index candidate costs a random read of its key, a scanned code a sequential one,
 # over ten times cheaper: a search whose probes meet codes of more than 1/SCAN_DIVISOR of the
@@ -24,16 +24,14 @@ SCAN_DIVISOR = 16
 
 class TableBackend(Backend):
     name = "table"
-    description = ("hashindex hash table: exact code bucket, then Hamming neighbours by bit "
-                   "flips and multi-index hashing")
-    exact = True
 
     def __init__(self, bits: int, table: HashTable):
         super().__init__(bits)
         self.table = table
 
     @classmethod
-    def build(cls, codes, bits, substring_index: bool = True):
+    def build(cls, codes, bits, options=None):
+        substring_index = options.substring_index if options is not None else True
         return cls(bits, HashTable.build(codes, bits, substring_index))
 
     def save(self, directory: Path) -> list[Path]:
@@ -43,7 +41,7 @@ class TableBackend(Backend):
     def load(cls, directory: Path, bits: int):
         return cls(bits, HashTable.load(directory, bits))
 
-    def search(self, query_code, k, max_radius):
+    def search(self, query_code, k, max_radius, options=None):
         """With a substring index, its compiled search takes every radius from 0 up to the one
         that holds k. Without one, probe radius 0, 1, … by bit flips and stop once k documents
         are found (the radius completes), or scan every code once flips would cost more."""

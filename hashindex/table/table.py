@@ -18,11 +18,10 @@ import numpy as np
 
 from hashindex.codes import code_bytes as bytes_for_bits
 from hashindex.codes import hamming_ball_masks
-from hashindex.store.keys import codes_to_keys, find_runs, keys_to_codes, sort_order
-from hashindex.store.substrings import SubstringIndex, ranges_index
+from hashindex.store.layout import SUBSTRING_FILES, TABLE_FILES, row_id_bytes
+from hashindex.table.keys import codes_to_keys, find_runs, keys_to_codes, sort_order
+from hashindex.table.substrings import SubstringIndex, ranges_index
 
-TABLE_FILES = ("keys.npy", "rows.npy")
-SUBSTRING_FILES = ("substring_positions.npy", "substring_offsets.npy")
 # Below one distinct code per 16-bit substring value the substring index is mostly empty
 # offsets (1 MiB at 64 bits, whatever the size), and one scan of the codes takes well under a
 # millisecond: smaller tables are built without it.
@@ -30,7 +29,7 @@ MIN_SUBSTRING_CODES = 1 << 16
 
 
 def row_dtype(count: int):
-    return np.uint32 if count < 2**32 else np.uint64
+    return np.uint32 if row_id_bytes(count) == 4 else np.uint64
 
 
 @dataclass

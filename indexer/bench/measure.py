@@ -1,4 +1,5 @@
-"""Shared benchmark helpers: synthetic clustered embeddings, timing, the machine record."""
+"""Measuring for benchmark reports: a timer, peak memory and the machine record. Shared by
+`hashindex bench` and the scripts in benchmarks/, so every report says the same things."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import sys
 import time
 
 import numpy as np
-
-from indexer.bench.datasets import clustered_embeddings  # noqa: F401 (re-exported)
 
 
 class Timer:

@@ -17,8 +17,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from hashindex.store.keys import compare_keys
-from hashindex.store.substrings import SUBSTRING_BITS, SubstringIndex, substring_masks
+from hashindex.table.keys import compare_keys
+from hashindex.table.substrings import SUBSTRING_BITS, SubstringIndex, substring_masks
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)

@@ -1,0 +1,3 @@
+from hashindex.app.cli import main
+
+main()

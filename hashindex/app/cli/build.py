@@ -1,0 +1,139 @@
+"""`hashindex build`: flags grouped by concern (input, codes, index, run), turned into one
+BuildConfig and a TrainConfig for indexer.build."""
+
+from __future__ import annotations
+
+import click
+
+from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS
+from hashindex.errors import HashIndexError
+from hashindex.models import DEFAULT_VARIANT, VARIANTS
+
+
+def positive(ctx, param, value):
+    if value is not None and value < 1:
+        raise HashIndexError(f"--{param.name.replace('_', '-')} {value} must be at least 1")
+    return value
+
+
+def apply(*decorators):
+    def decorate(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return decorate
+
+
+input_options = apply(
+    click.option("--sample", is_flag=True, help="Index the bundled sample instead of INPUT."),
+    click.option("--format", "input_format", default=None,
+                 help="Input format: parquet, jsonl, csv, textdir (default: by extension)."),
+    click.option("--text-column", default="text", show_default=True),
+    click.option("--id-column", default=None,
+                 help="Column with document ids (default: `id` if there is one, else the row "
+                      "number)."),
+    click.option("--embedding-column", default=None,
+                 help="Column of precomputed embeddings; the text model is then not used."),
+    click.option("--skip-empty", is_flag=True, help="Drop rows with null or empty text."),
+)
+code_options = apply(
+    click.option("--model", default=None, help="sentence-transformers model name or path."),
+    click.option("--variant", default=DEFAULT_VARIANT, show_default=True,
+                 help=f"Autoencoder backbone: {', '.join(VARIANTS)}."),
+    click.option("--bits", default=64, show_default=True, type=int),
+    click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+                 help="Set one of the variant's options, e.g. noise=masking, hidden=512,256 "
+                      "(list them: hashindex variants --options)."),
+    click.option("--epochs", default=None, type=int, callback=positive),
+    click.option("--seed", default=None, type=int),
+    click.option("--encoder", default=None, help="Reuse a trained encoder folder (no training)."),
+)
+index_options = apply(
+    click.option("--backend", default=DEFAULT_FAISS_BACKEND, show_default=True,
+                 help=f"FAISS binary index to write: {', '.join(FAISS_BACKENDS)}."),
+    click.option("--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
+                 help="A knob of --backend, e.g. nlist=1024 or ef_search=128; query knobs set "
+                      "here become the index's defaults (list them: hashindex backends)."),
+    click.option("--substring-index/--no-substring-index", default=True, show_default=True,
+                 help="Keep the multi-index over 16-bit substrings beside the table (built from "
+                      "65 536 distinct codes up): fast k-NN at 64+ bits for 3·(bits/16 − 1) more "
+                      "bytes per distinct code (4· above 16.7M documents)."),
+    click.option("--store-embeddings", is_flag=True,
+                 help="Keep float16 embeddings for re-ranking."),
+    click.option("--shard-rows", default=100_000, show_default=True, type=int, callback=positive),
+)
+run_options = apply(
+    click.option("--cache-dir", default=None, help="Embedding cache folder."),
+    click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache."),
+    click.option("--overwrite", is_flag=True, help="Replace an existing index (only an index)."),
+    click.option("--quiet", is_flag=True, help="No progress bars."),
+)
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", required=False)
+@click.option("--out", required=True, help="Index directory to write.")
+@input_options
+@code_options
+@index_options
+@run_options
+def build(input_path, out, **flags):
+    """Build an index from INPUT (Parquet, JSONL, CSV or a folder of .txt/.md files)."""
+    from indexer.build import build_index
+
+    config, train_config = build_configs(input_path, out, flags)
+    print_build_summary(build_index(config, train_config=train_config))
+
+
+def build_configs(input_path, out, flags):
+    """(BuildConfig, TrainConfig) from the command's flags, each group checked."""
+    from hashindex.embedding.embedder import DEFAULT_MODEL
+    from hashindex.models.config import variant_options
+    from hashindex.training import TrainConfig
+    from indexer.build import BuildConfig
+    from indexer.documents import ColumnOptions
+    from indexer.samples import SAMPLE_PATH
+
+    id_column, store_embeddings = flags["id_column"], flags["store_embeddings"]
+    if flags["sample"]:
+        if input_path:
+            raise HashIndexError("pass either INPUT or --sample, not both")
+        input_path, store_embeddings = str(SAMPLE_PATH), True
+    if not input_path:
+        raise HashIndexError("missing INPUT: pass a file or folder to index, or --sample")
+    if flags["model"] and flags["embedding_column"]:
+        raise HashIndexError("--model and --embedding-column exclude each other")
+    if flags["backend"] not in FAISS_BACKENDS:
+        raise HashIndexError(f"unknown backend {flags['backend']!r}; choose one of "
+                             f"{', '.join(FAISS_BACKENDS)}")
+    if flags["variant"] not in VARIANTS:
+        raise HashIndexError(f"unknown variant {flags['variant']!r}; choose one of "
+                             f"{', '.join(VARIANTS)}")
+    columns = ColumnOptions(flags["text_column"], id_column, flags["embedding_column"],
+                            flags["skip_empty"])
+    config = BuildConfig(
+        input=input_path, out=out, format=flags["input_format"], columns=columns,
+        model=flags["model"] or DEFAULT_MODEL, variant=flags["variant"], bits=flags["bits"],
+        variant_options=variant_options(flags["variant"], flags["options"]),
+        encoder=flags["encoder"], backend=flags["backend"],
+        backend_options=BACKENDS[flags["backend"]].parse(flags["backend_options"]),
+        substring_index=flags["substring_index"], store_embeddings=store_embeddings,
+        shard_rows=flags["shard_rows"], overwrite=flags["overwrite"],
+        cache_dir=flags["cache_dir"], use_cache=not flags["no_cache"],
+        show_progress=not flags["quiet"],
+    )
+    training = {k: flags[k] for k in ("epochs", "seed") if flags[k] is not None}
+    return config, TrainConfig(show_progress=not flags["quiet"], **training)
+
+
+def print_build_summary(report) -> None:
+    from hashindex.diagnostics import format_diagnostics
+
+    click.echo(f"\nindex written to {report.out}")
+    click.echo(f"input                {report.skipped} empty rows skipped, {report.embedded} "
+               "texts embedded by the model (the rest came from the cache or the input)")
+    click.echo(format_diagnostics(report.diagnostics))
+    click.echo("stage       seconds    docs/s")
+    for stage, seconds in report.stage_seconds.items():
+        rate = report.documents / seconds if seconds > 0 else float("inf")
+        click.echo(f"{stage:<10} {seconds:8.2f} {rate:9.0f}")

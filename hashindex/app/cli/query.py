@@ -1,0 +1,114 @@
+"""`hashindex query`: one text, or a file of them, against an index; a table or JSON lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hashindex.backends import BACKENDS, check_backend
+from hashindex.errors import HashIndexError
+
+
+@click.command()
+@click.argument("index")
+@click.argument("text", required=False)
+@click.option("-k", "k", default=10, show_default=True, type=int)
+@click.option("--radius", default=None, type=int, help="Largest Hamming radius to search.")
+@click.option("--backend", default="table", show_default=True,
+              help=f"Search backend: {', '.join(BACKENDS)}.")
+@click.option("--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
+              help="A query knob of --backend, e.g. nprobe=64 or ef_search=256.")
+@click.option("--rerank-candidates", default=None, type=int,
+              help="Gather at least N candidates from the ball and rank them by cosine.")
+@click.option("--no-rerank", is_flag=True, help="Break distance ties by id, not by cosine.")
+@click.option("--queries", "queries_file", default=None,
+              help="File with one query per line (or JSONL with a text field); writes JSONL.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
+def query(index, text, k, radius, backend, backend_options, rerank_candidates, no_rerank,
+          queries_file, as_json):
+    """Search INDEX for TEXT (or every query in --queries FILE)."""
+    if (text is None) == (queries_file is None):
+        raise HashIndexError("pass either a query TEXT or --queries FILE")
+    check_backend(backend)  # every flag before anything is opened or loaded
+    knobs = BACKENDS[backend].parse(backend_options)
+    queries = read_queries(queries_file) if queries_file else [text]
+    from hashindex.engine import HashIndex
+
+    opened = HashIndex.open(index)
+    request = opened.request(k, max_radius=radius, rerank=not no_rerank, backend=backend,
+                             rerank_candidates=rerank_candidates, backend_options=knobs)
+    if queries_file:
+        for query_text, result in zip(queries, opened.run_batch(queries, request)):
+            print_json(query_text, result)
+        return
+    result = opened.run(text, request)
+    if as_json:
+        print_json(text, result)
+    else:
+        print_result_table(text, result)
+
+
+def print_json(query_text: str, result) -> None:
+    if not result.hits:
+        click.echo(json.dumps({"query": query_text, "rank": None, "radius": result.radius,
+                               "notes": result.notes}))
+    for record in result_records(query_text, result):
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+def result_records(query, result) -> list[dict]:
+    return [
+        {"query": query, "rank": rank, "id": hit.id, "distance": hit.distance,
+         "score": round(hit.score, 6), "text": hit.text, "metadata": hit.metadata,
+         "radius": result.radius, "candidates": result.candidates,
+         "buckets_touched": result.buckets_touched,
+         "documents_touched": result.documents_touched, "scanned": result.scanned,
+         "exact": result.exact}
+        for rank, hit in enumerate(result.hits, start=1)
+    ]
+
+
+def print_result_table(query: str, result) -> None:
+    click.echo(f"query: {query}")
+    click.echo(f"{'rank':>4} {'dist':>4} {'score':>7}  {'id':<32} text")
+    for rank, hit in enumerate(result.hits, start=1):
+        snippet = (hit.text or "").replace("\n", " ")
+        snippet = snippet if len(snippet) <= 70 else snippet[:69] + "…"
+        click.echo(f"{rank:>4} {hit.distance:>4} {hit.score:>7.3f}  {hit.id[:32]:<32} {snippet}")
+    click.echo(search_figures(result))
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+def search_figures(result) -> str:
+    """What the search examined, in the words a user checks it by."""
+    approx = "" if result.exact else " (approximate backend: may miss documents)"
+    how = "a full scan of" if result.scanned else "examined"
+    return (f"radius reached {result.radius}: {result.candidates} candidates; {how} "
+            f"{result.documents_touched} documents in {result.buckets_touched} buckets, "
+            f"backend {result.backend}{approx}")
+
+
+def read_queries(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise HashIndexError(f"--queries {path} does not exist")
+    queries = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise HashIndexError(f"--queries {path}: line {number} is not valid JSON") from None
+            if not isinstance(record.get("text"), str):
+                raise HashIndexError(f"--queries {path}: line {number} has no \"text\" field")
+            line = record["text"]
+        queries.append(line)
+    if not queries:
+        raise HashIndexError(f"--queries {path} holds no queries")
+    return queries

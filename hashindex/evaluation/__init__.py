@@ -1,1 +1,0 @@
-"""Retrieval-quality metrics: arrays in, numbers out, no I/O."""

@@ -1,0 +1,116 @@
+"""The local build: read → embed (cached) → train or load the encoder → encode → write, into a
+staging folder that is published atomically only when complete (store/publish.py)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hashindex.backends import BACKENDS
+from hashindex.diagnostics import code_diagnostics
+from hashindex.embedding.embedder import Embedder
+from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
+from hashindex.model_io import save_model
+from hashindex.store.layout import ENCODER_DIR, FAISS_DIR, PRECOMPUTED_MODEL, TABLE_DIR
+from hashindex.store.manifest import write_manifest
+from hashindex.store.publish import Staging
+from hashindex.training import TrainConfig, train
+from indexer.build.checks import (
+    check_encoder,
+    check_paths,
+    check_variant_options,
+    text_dimension,
+)
+from indexer.build.config import BuildConfig, BuildReport, StageClock
+from indexer.build.passes import embed_pass, encode, sample_rows, write_pass
+from indexer.build.record import manifest_for
+from indexer.documents import DocumentStream
+from indexer.readers import open_reader
+
+SCRATCH_DIR = "_scratch"
+
+
+@dataclass
+class BuildRun:
+    """One build's state, shared by its passes."""
+
+    config: BuildConfig
+    train_config: TrainConfig
+    stream: DocumentStream
+    embedder: object | None  # None: the input carries its embeddings
+    clock: StageClock
+    report: BuildReport
+
+
+def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
+                embedder=None) -> BuildReport:
+    """Build the index described by `config`; returns what was done and how long it took.
+    `embedder` replaces the text model named by config.model (anything with name, dimension
+    and embed(texts))."""
+    config.check()
+    source, target = check_paths(config)
+    stream = DocumentStream(open_reader(source, config.format), config.columns)
+    precomputed = config.columns.embedding_column is not None
+    if embedder is None and not precomputed:
+        embedder = Embedder(config.model, batch_size=config.embed_batch_size)
+    model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
+    encoder_model = check_encoder(config, model_name)
+    if encoder_model is None and embedder is not None:
+        check_variant_options(config, text_dimension(config, embedder))
+    run = BuildRun(config, train_config or TrainConfig(show_progress=config.show_progress),
+                   stream, None if precomputed else embedder, StageClock(), BuildReport(target))
+
+    staging = Staging(target)
+    with staging as folder:
+        run.report.removed_leftovers = staging.removed
+        scratch = folder / SCRATCH_DIR
+        scratch.mkdir()
+        count, dim, schema = embed_pass(run, scratch)
+        embeddings = np.memmap(scratch / "embeddings.f32", dtype=np.float32, mode="r",
+                               shape=(count, dim))
+        started = time.perf_counter()
+        model = encoder_model or train_model(run, embeddings)
+        if model.config.input_dim != dim:
+            raise HashIndexError(f"--encoder {config.encoder} expects embeddings of dimension "
+                                 f"{model.config.input_dim}, but the input's are {dim}")
+        run.clock.add("train", started)
+
+        started = time.perf_counter()
+        codes = encode(model, embeddings)
+        run.clock.add("encode", started)
+
+        started = time.perf_counter()
+        shards = write_pass(run, folder, schema, codes, embeddings)
+        save_model(model, folder / ENCODER_DIR, extra={"embedding_model": model_name})
+        write_indexes(config, codes, model.config.bits, folder)
+        del embeddings
+        shutil.rmtree(scratch)
+        run.clock.add("write", started)
+
+        run.report.diagnostics = code_diagnostics(codes)
+        run.report.stage_seconds = run.clock.seconds
+        write_manifest(folder, manifest_for(run, model, model_name, dim, shards, schema))
+        staging.publish()
+    return run.report
+
+
+def train_model(run: BuildRun, embeddings):
+    result = train(sample_rows(embeddings, run.train_config), run.config.variant,
+                   run.config.bits, run.train_config, run.config.variant_options)
+    run.report.history = result.history
+    return result.model
+
+
+def write_indexes(config: BuildConfig, codes: np.ndarray, bits: int, folder) -> None:
+    """The hash table and the FAISS index of the chosen backend, from the codes."""
+    table = BACKENDS["table"]
+    table_options = table.build_options(substring_index=config.substring_index)
+    table.backend_class().build(codes, bits, table_options).save(folder / TABLE_DIR)
+    fault_point("table")
+    entry = BACKENDS[config.backend]
+    build_knobs, _ = entry.split_options(config.backend_options)
+    entry.backend_class().build(codes, bits, build_knobs).save(folder / FAISS_DIR)

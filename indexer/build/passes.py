@@ -1,0 +1,138 @@
+"""The build's passes over the documents: embed (validating and spilling embeddings to a
+scratch file, so memory is bounded by the batch), train on a sample, encode, write shards.
+
+Reading is streamed twice: the first pass embeds, the second writes the shards with the codes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from hashindex.embedding.cache import embed_with_cache
+from hashindex.encoding import encode_codes
+from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
+from hashindex.training import TrainConfig
+from indexer.build.checks import open_cache
+from indexer.shard_writer import ShardWriter
+
+ENCODE_ROWS = 65_536
+
+
+def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
+    """First pass: validate every batch, embed it (or take its embeddings), spill to scratch.
+    Returns (documents, dimension, the metadata columns' schema)."""
+    config, stream, embedder, clock, report = (run.config, run.stream, run.embedder, run.clock,
+                                               run.report)
+    seen_ids: dict[str, int] = {}
+    schemas: list[pa.Schema] = []
+    cache = open_cache(config, embedder) if embedder is not None else None
+    count, dim = 0, None
+    bar = tqdm(desc="read+embed", unit="doc", disable=not config.show_progress)
+    try:
+        with open(scratch / "embeddings.f32", "wb") as spill:
+            batches = stream.batches(config.batch_rows)
+            while True:
+                started = time.perf_counter()
+                batch = next(batches, None)
+                clock.add("read", started)
+                if batch is None:
+                    break
+                report.skipped += batch.skipped
+                for offset, doc_id in enumerate(batch.ids):
+                    if doc_id in seen_ids:
+                        raise HashIndexError(
+                            f"{stream.path}: duplicate id {doc_id!r} (documents {seen_ids[doc_id]} "
+                            f"and {count + offset + 1}); ids in --id-column must be unique"
+                        )
+                    seen_ids[doc_id] = count + offset + 1
+                schemas.append((count + 1, batch.metadata.schema))
+                started = time.perf_counter()
+                if batch.embeddings is not None:
+                    vectors = batch.embeddings
+                else:
+                    vectors, computed = embed_with_cache(batch.texts, embedder, cache)
+                    report.embedded += computed
+                clock.add("embed", started)
+                if dim is not None and vectors.shape[1] != dim:
+                    raise HashIndexError(f"{stream.path}: embedding dimension changed mid-file")
+                dim = vectors.shape[1]
+                spill.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+                count += len(vectors)
+                bar.update(len(vectors))
+                fault_point("embed")
+    finally:
+        bar.close()
+        if cache is not None:
+            cache.close()
+    if count == 0:
+        skipped = f" ({report.skipped} empty rows skipped)" if report.skipped else ""
+        raise HashIndexError(f"{stream.path}: no documents to index{skipped}")
+    report.documents = count
+    return count, dim, unify_metadata(schemas, stream.path)
+
+
+def unify_metadata(schemas: list[tuple[int, pa.Schema]], path) -> pa.Schema:
+    """One schema for every batch's metadata columns, or an error naming the column whose type
+    changes and the first document where it does."""
+    try:
+        return pa.unify_schemas([s for _, s in schemas], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    first_types: dict[str, tuple[int, pa.DataType]] = {}
+    for row, schema in schemas:
+        for item in schema:
+            if pa.types.is_null(item.type):
+                continue
+            seen = first_types.setdefault(item.name, (row, item.type))
+            try:
+                pa.unify_schemas([pa.schema([pa.field(item.name, seen[1])]), pa.schema([item])],
+                                 promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise HashIndexError(
+                    f"{path}: column {item.name!r} holds {seen[1]} from document {seen[0]} but "
+                    f"{item.type} from document {row} on; give every value of a column the "
+                    "same type"
+                ) from None
+    raise HashIndexError(f"{path}: the metadata columns' types change within the file")
+
+
+def sample_rows(embeddings: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The training set: every row, or a seeded sample of max_train_docs rows."""
+    if len(embeddings) <= config.max_train_docs:
+        return np.asarray(embeddings)
+    rng = np.random.default_rng(config.seed)
+    return np.asarray(embeddings[np.sort(rng.choice(len(embeddings), config.max_train_docs,
+                                                    replace=False))])
+
+
+def encode(model, embeddings: np.ndarray) -> np.ndarray:
+    """uint8 codes of every row of the (memory-mapped) embeddings, a block at a time."""
+    if not len(embeddings):
+        return np.zeros((0, model.config.bits // 8), np.uint8)
+    return np.concatenate([encode_codes(model, np.asarray(embeddings[s : s + ENCODE_ROWS]))
+                           for s in range(0, len(embeddings), ENCODE_ROWS)])
+
+
+def write_pass(run, folder, schema, codes, embeddings) -> list[dict]:
+    """Second pass: re-read the documents and write them with their codes into shards."""
+    config, stream = run.config, run.stream
+    writer = ShardWriter(folder, schema, codes.shape[1],
+                         embeddings.shape[1] if config.store_embeddings else None,
+                         config.shard_rows)
+    row = 0
+    bar = tqdm(total=len(codes), desc="write", unit="doc", disable=not config.show_progress)
+    for batch in stream.batches(config.batch_rows):
+        end = row + len(batch.ids)
+        writer.write(batch.ids, batch.texts, batch.metadata, codes[row:end],
+                     np.asarray(embeddings[row:end]) if config.store_embeddings else None)
+        bar.update(end - row)
+        row = end
+    bar.close()
+    return writer.close()
+
+
