@@ -2,28 +2,36 @@
 
 Results are ordered by Hamming distance; ties are broken by cosine similarity to the stored
 float16 embedding when the index has them and the query has an embedding (re-ranking), else by
-id. With `rerank_candidates=N` the ball is widened until it holds at least N candidates, which
-are then ranked by cosine alone: the recall-versus-speed knob.
+id. With `rerank_candidates=N` the ball is widened until it holds at least N candidates; the N
+nearest by code (ties by row) are then ranked by cosine alone: the recall-versus-speed knob.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from hashindex.backends import BACKENDS, check_backend
 from hashindex.backends.base import Backend, Candidates
 from hashindex.codes import check_bits
-from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
-from hashindex.model_io import model_from_files, read_model_files
-from hashindex.store.layout import ENCODER_DIR, FAISS_DIR, PRECOMPUTED_MODEL, TABLE_DIR
+from hashindex.model_io import read_code_encoder
+from hashindex.store.layout import (
+    ENCODER_DIR,
+    EXPORTED_MODEL_FILE,
+    FAISS_DIR,
+    PRECOMPUTED_MODEL,
+    TABLE_DIR,
+    TEXT_MODEL_DIR,
+    VECTORS_DIR,
+)
 from hashindex.store.manifest import IndexManifest, manifest_identity, read_manifest
-from hashindex.store.shards import EMBEDDING_COLUMN, ID_COLUMN, TEXT_COLUMN, ShardReader
+from hashindex.store.shards import ID_COLUMN, TEXT_COLUMN, ShardReader
 from hashindex.table.keys import keys_to_codes
+from hashindex.vectors import VectorStore
 
 # A rebuild that publishes while an index is being opened makes the open start again.
 OPEN_ATTEMPTS = 5
@@ -65,6 +73,7 @@ class SearchRequest:
     backend: str = "table"
     rerank_candidates: int | None = None  # gather N candidates, rank them by cosine alone
     backend_options: dict = field(default_factory=dict)  # the backend's query knobs
+    knobs: object = field(default=None, compare=False, repr=False)  # the same, parsed
 
     @property
     def wanted(self) -> int:
@@ -81,9 +90,12 @@ class HashIndex:
         self.bits = check_bits(manifest.bits)
         self.dimension = manifest.dimension
         self.model_name = manifest.embedding_model
-        self.has_embeddings = manifest.store_embeddings
         self.metadata_columns = manifest.metadata_columns
         self.shards = ShardReader(root, manifest.shards)
+        self.vectors = (VectorStore.load(root / VECTORS_DIR) if manifest.store_embeddings
+                        else None)
+        carried = root / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE
+        self._text_model = open(carried, "rb") if carried.exists() else None  # pinned, read late
         table = BACKENDS["table"].backend_class().load(root / TABLE_DIR, self.bits)
         if table.table.documents != len(self):
             raise HashIndexError(
@@ -93,13 +105,10 @@ class HashIndex:
         self._backends: dict[str, Backend] = {"table": table}
         self._faiss_files = BACKENDS[manifest.backend].backend_class().open_files(
             root / FAISS_DIR)
-        self._encoder_files = read_model_files(root / ENCODER_DIR)
-        if self._encoder_files[0]["model"]["bits"] != self.bits:
-            raise HashIndexError(
-                f"{root / ENCODER_DIR} makes {self._encoder_files[0]['model']['bits']}-bit "
-                f"codes but the manifest says {self.bits}; rebuild the index"
-            )
-        self._encoder = None
+        self.encoder = read_code_encoder(root / ENCODER_DIR)  # numpy arrays, no torch
+        if self.encoder.bits != self.bits:
+            raise HashIndexError(f"{root / ENCODER_DIR} makes {self.encoder.bits}-bit codes but "
+                                 f"the manifest says {self.bits}; rebuild the index")
         self._embedder = embedder
 
     @classmethod
@@ -126,13 +135,6 @@ class HashIndex:
         return self.manifest.documents
 
     # ---- pieces built lazily from what was pinned at open -----------------------------------
-    @property
-    def encoder(self):
-        if self._encoder is None:
-            self._encoder = model_from_files(*self._encoder_files,
-                                             where=str(self.root / ENCODER_DIR))
-        return self._encoder
-
     def embedder(self):
         if self.model_name == PRECOMPUTED_MODEL:
             raise HashIndexError(
@@ -140,9 +142,13 @@ class HashIndex:
                 "query it with an embedding or a code"
             )
         if self._embedder is None:
-            from hashindex.embedding.embedder import Embedder
+            from hashindex.embedding.embedder import Embedder, EmbeddingSpec
 
-            self._embedder = Embedder(self.model_name)
+            spec = EmbeddingSpec.from_record(self.model_name, self.manifest.embedding)
+            carried = (os.pread(self._text_model.fileno(),
+                                os.fstat(self._text_model.fileno()).st_size, 0)
+                       if self._text_model is not None else None)
+            self._embedder = Embedder.from_spec(spec, model_file=carried)
         return self._embedder
 
     def backend(self, name: str = "table") -> Backend:
@@ -152,7 +158,10 @@ class HashIndex:
             if name == self.manifest.backend:
                 self._backends[name] = backend_class.from_files(self._faiss_files, self.bits)
             else:  # any other backend is built on the fly from the codes the table holds
-                self._backends[name] = backend_class.build(self.all_codes(), self.bits)
+                embeddings = (self.vectors.rows(np.arange(len(self)))
+                              if self.vectors is not None else None)
+                self._backends[name] = backend_class.build(self.all_codes(), self.bits,
+                                                           embeddings=embeddings)
         return self._backends[name]
 
     def all_codes(self) -> np.ndarray:
@@ -163,13 +172,15 @@ class HashIndex:
         return codes
 
     # ---- queries -----------------------------------------------------------------------
-    def query_code(self, query) -> tuple[np.ndarray, np.ndarray | None]:
-        """(code uint8[bits/8], embedding float32[d] or None) for text, an embedding or a code."""
+    def query_code(self, query, encode: bool = True) -> tuple[np.ndarray | None,
+                                                               np.ndarray | None]:
+        """(code uint8[bits/8], embedding float32[d] or None) for text, an embedding or a code;
+        with encode=False an embedding's code is left None (the caller encodes many at once)."""
         if isinstance(query, str):
             if not query.strip():
                 raise HashIndexError("the query text is empty; pass some words to search for")
             embedding = self.embedder().embed([query])[0]
-            return encode_codes(self.encoder, embedding[None])[0], embedding
+            return self.encoder.encode(embedding[None])[0] if encode else None, embedding
         if isinstance(query, (bytes, bytearray)):
             query = np.frombuffer(bytes(query), dtype=np.uint8)
         array = np.asarray(query)
@@ -182,7 +193,7 @@ class HashIndex:
                     f"uses {self.model_name} with dimension {self.dimension}"
                 )
             embedding = array.astype(np.float32)
-            return encode_codes(self.encoder, embedding[None])[0], embedding
+            return self.encoder.encode(embedding[None])[0] if encode else None, embedding
         raise HashIndexError(
             f"query must be text, a float embedding of dimension {self.dimension}, or a "
             f"{self.bits}-bit code of {self.bits // 8} uint8 bytes; got {array.dtype} "
@@ -209,7 +220,7 @@ class HashIndex:
             check_integer("rerank_candidates", rerank_candidates)
             if rerank_candidates < 1:
                 raise HashIndexError(f"rerank_candidates={rerank_candidates} must be at least 1")
-            if not self.has_embeddings:
+            if self.vectors is None:
                 raise HashIndexError(
                     f"index {self.root} has no stored embeddings to re-rank with; rebuild it "
                     "with --store-embeddings"
@@ -217,7 +228,7 @@ class HashIndex:
         stored = self.manifest.backend_options if backend == self.manifest.backend else {}
         knobs = BACKENDS[backend].query_options(stored, dict(backend_options or {}))
         return SearchRequest(k, max_radius, bool(rerank), backend, rerank_candidates,
-                             knobs.to_dict())
+                             knobs.to_dict(), knobs)
 
     def search(self, query, k: int = 10, **options) -> SearchResult:
         """One query (text, a float embedding or a uint8 code); options as in `request`."""
@@ -228,70 +239,109 @@ class HashIndex:
         return self.run_batch(queries, self.request(k, **options))
 
     def run_batch(self, queries: list, request: SearchRequest) -> list[SearchResult]:
+        """Many queries at once: the texts embedded in one model call, the embeddings encoded
+        in one matrix product, every candidate list scored in one compiled call."""
         texts = [q for q in queries if isinstance(q, str)]
         if texts and any(not t.strip() for t in texts):
             raise HashIndexError("a query text is empty; pass some words to search for")
         embedded = iter(self.embedder().embed(texts)) if texts else iter(())
-        return [self.run(next(embedded) if isinstance(q, str) else q, request) for q in queries]
+        prepared = [self.query_code(next(embedded) if isinstance(q, str) else q, encode=False)
+                    for q in queries]
+        floats = [i for i, (_, embedding) in enumerate(prepared) if embedding is not None]
+        if floats:
+            codes = self.encoder.encode(np.stack([prepared[i][1] for i in floats]))
+            for i, code in zip(floats, codes):
+                prepared[i] = (code, prepared[i][1])
+        found = [self.candidates(code, request) for code, _ in prepared]
+        scores = self.batch_scores(found, prepared, request)
+        return [self.result(candidates, code, embedding, request, score)
+                for candidates, (code, embedding), score in zip(found, prepared, scores)]
+
+    def batch_scores(self, found: list[Candidates], prepared, request) -> list:
+        """Every query's candidate scores from one compiled call (None where not re-ranked)."""
+        wanted = [i for i, (_, embedding) in enumerate(prepared)
+                  if embedding is not None and self.vectors is not None
+                  and (request.rerank or request.rerank_candidates)]
+        out: list = [None] * len(found)
+        if wanted:
+            lengths = [len(found[i].rows) for i in wanted]
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            rows = np.concatenate([found[i].rows for i in wanted])
+            flat = self.vectors.scores_batch(rows, offsets,
+                                             np.stack([prepared[i][1] for i in wanted]))
+            for j, i in enumerate(wanted):
+                out[i] = flat[offsets[j] : offsets[j + 1]]
+        return out
 
     def run(self, query, request: SearchRequest) -> SearchResult:
         """A query under a request already checked by `request`."""
         code, embedding = self.query_code(query)
-        radius_cap = self.bits if request.max_radius is None else request.max_radius
-        entry = BACKENDS[request.backend]
-        knobs = entry.search_options.from_dict(request.backend_options)
-        candidates = self.backend(request.backend).search(code, request.wanted, radius_cap,
-                                                          knobs)
-        return self.rank(candidates, code, embedding, request)
+        return self.result(self.candidates(code, request), code, embedding, request)
 
-    def rank(self, candidates: Candidates, code, embedding, request: SearchRequest
-             ) -> SearchResult:
-        rows, distances = candidates.rows, candidates.distances
-        use_cosine = ((request.rerank or request.rerank_candidates) and self.has_embeddings
-                      and embedding is not None)
-        table = self.shards.take(rows) if len(rows) else None
-        notes = []
-        if not len(rows):
-            notes.append(f"no document within radius {candidates.radius}")
-        if table is None:
-            hits: list[Hit] = []
-        else:
-            ids = np.asarray(table.column(ID_COLUMN).to_pylist(), dtype=object)
-            if use_cosine:
-                stored = embedding_matrix(table.column(EMBEDDING_COLUMN))
-                scores = stored @ embedding.astype(np.float32)
-                order = (np.argsort(-scores, kind="stable") if request.rerank_candidates
-                         else np.lexsort((ids, -scores, distances)))
-            else:
-                scores = 1.0 - 2.0 * distances / self.bits
-                order = np.lexsort((ids, distances))
-            order = order[: request.k]
-            hits = [self.hit(table, int(i), rows, distances, scores) for i in order]
+    def result(self, candidates: Candidates, code, embedding, request: SearchRequest,
+               scores: np.ndarray | None = None) -> SearchResult:
+        rows, distances, scores, reranked = self.order(candidates, embedding, request, scores)
         return SearchResult(
-            hits=hits,
+            hits=self.hits(rows, distances, scores),
             radius=candidates.radius,
             buckets_touched=candidates.buckets_touched,
             documents_touched=candidates.documents_touched,
-            candidates=len(rows),
+            candidates=len(candidates.rows),
             exact=candidates.exact,
             backend=request.backend,
-            reranked=bool(use_cosine),
+            reranked=reranked,
             query_code=bytes(code),
-            notes=notes,
+            notes=[] if len(candidates.rows) else [
+                f"no document within radius {candidates.radius}"],
             scanned=candidates.scanned,
         )
 
-    def hit(self, table: pa.Table, i: int, rows, distances, scores) -> Hit:
-        metadata = {name: table.column(name)[i].as_py() for name in self.metadata_columns
+    def top_rows(self, embedding: np.ndarray, request: SearchRequest
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows and their scores for one float32 query embedding, without reading
+        the shards: the lean path (a service or a benchmark fetches ids and text itself)."""
+        code = self.encoder.encode(embedding[None])[0]
+        rows, _, scores, _ = self.order(self.candidates(code, request), embedding, request)
+        return rows, scores
+
+    def candidates(self, code: np.ndarray, request: SearchRequest) -> Candidates:
+        radius_cap = self.bits if request.max_radius is None else request.max_radius
+        found = self.backend(request.backend).search(code, request.wanted, radius_cap,
+                                                     request.knobs)
+        return found.nearest(request.rerank_candidates) if request.rerank_candidates else found
+
+    def order(self, candidates: Candidates, embedding, request: SearchRequest,
+              scores: np.ndarray | None = None):
+        """The k best candidates: (rows, distances, scores, reranked), ordered by distance then
+        cosine (or row), or by cosine alone with rerank_candidates. Scores come from the
+        vector matrix (hashindex/vectors.py), never from the shards (or are given)."""
+        rows, distances = candidates.rows, candidates.distances
+        use_cosine = bool((request.rerank or request.rerank_candidates)
+                          and self.vectors is not None and embedding is not None)
+        if use_cosine:
+            if scores is None:
+                scores = self.vectors.scores(rows, embedding)
+            order = (np.argsort(-scores, kind="stable") if request.rerank_candidates
+                     else np.lexsort((rows, -scores, distances)))
+        else:
+            scores = 1.0 - 2.0 * distances / self.bits
+            order = np.lexsort((rows, distances))
+        top = order[: request.k]
+        return rows[top], distances[top], scores[top], use_cosine
+
+    def hits(self, rows: np.ndarray, distances: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        """Id, text and metadata of the given rows, from the shards."""
+        if not len(rows):
+            return []
+        table = self.shards.take(rows)
+        ids = table.column(ID_COLUMN).to_pylist()
+        texts = table.column(TEXT_COLUMN).to_pylist()
+        metadata = {name: table.column(name).to_pylist() for name in self.metadata_columns
                     if name in table.column_names}
-        return Hit(
-            id=table.column(ID_COLUMN)[i].as_py(),
-            distance=int(distances[i]),
-            score=float(scores[i]),
-            text=table.column(TEXT_COLUMN)[i].as_py(),
-            metadata=metadata,
-            row=int(rows[i]),
-        )
+        return [Hit(id=ids[i], distance=int(distances[i]), score=float(scores[i]),
+                    text=texts[i], metadata={name: values[i] for name, values in metadata.items()},
+                    row=int(rows[i]))
+                for i in range(len(rows))]
 
 
 def check_integer(name: str, value) -> None:
@@ -299,7 +349,3 @@ def check_integer(name: str, value) -> None:
         raise HashIndexError(f"{name} must be an integer, got {value!r}")
 
 
-def embedding_matrix(column) -> np.ndarray:
-    values = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    flat = values.flatten().to_numpy(zero_copy_only=False)
-    return np.asarray(flat, dtype=np.float32).reshape(len(values), -1)

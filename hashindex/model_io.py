@@ -1,19 +1,22 @@
-"""Save and load a trained model as a folder: config.json + model.safetensors."""
+"""Save and load a trained model as a folder: config.json, model.safetensors (the torch
+weights, for training and export) and code_encoder.npz (the encoder as numpy arrays, what the
+build and every query encode with). Reading the encoder needs no torch; torch is imported only
+to save a model or to load its weights."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-
-from safetensors.torch import load, save_file
+from typing import TYPE_CHECKING
 
 from hashindex import __version__
+from hashindex.code_encoder import CodeEncoder
 from hashindex.errors import HashIndexError
 from hashindex.models import create_model
-from hashindex.models.base import BinaryAutoencoder
 from hashindex.models.config import ModelConfig
 from hashindex.store.publish import current_umask
 from hashindex.versioned_json import read_versioned_json
@@ -23,12 +26,18 @@ MODEL_FORMAT_VERSION = 2
 READABLE_FORMAT_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+ENCODER_FILE = "code_encoder.npz"
+
+if TYPE_CHECKING:
+    from hashindex.models.base import BinaryAutoencoder
 
 
 def save_model(
     model: BinaryAutoencoder, path: str | os.PathLike, extra: dict | None = None
 ) -> Path:
     """Write the model folder atomically (temporary folder renamed into place)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -45,6 +54,7 @@ def save_model(
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS_FILE))
         os.chmod(staging / WEIGHTS_FILE, 0o666 & ~current_umask())  # safetensors writes 0600
+        model.export_encoder().save(staging / ENCODER_FILE)
         if path.exists():
             shutil.rmtree(path)
         os.replace(staging, path)
@@ -74,7 +84,19 @@ def read_model_files(path: str | os.PathLike) -> tuple[dict, bytes]:
     return config, weights_path.read_bytes()
 
 
+def read_code_encoder(folder: str | os.PathLike) -> CodeEncoder:
+    """A model folder's encoder as numpy arrays, read now (a reader that encodes later still
+    uses the encoder it opened). A folder saved before code_encoder.npz existed has it
+    exported from its torch weights (which imports torch)."""
+    file = Path(folder) / ENCODER_FILE
+    if file.is_file():
+        return CodeEncoder.load(io.BytesIO(file.read_bytes()))
+    return load_model(folder).export_encoder()
+
+
 def model_from_files(config: dict, weights: bytes, where: str = "") -> BinaryAutoencoder:
+    from safetensors.torch import load
+
     model = create_model(ModelConfig.from_dict(config["model"]))
     try:
         model.load_state_dict(load(weights))

@@ -60,9 +60,15 @@ class DocumentStream:
         if self.options.id_column is None and DEFAULT_ID_COLUMN in table.column_names:
             self.options = replace(self.options, id_column=DEFAULT_ID_COLUMN)
 
+    @property
+    def needs_text(self) -> bool:
+        """Text is what gets embedded, unless the input carries its embeddings: then a text
+        column is optional (kept as the documents' text when present)."""
+        return self.options.embedding_column is None
+
     def check_columns(self, table: pa.Table) -> None:
         names = table.column_names
-        wanted = [("--text-column", self.options.text_column)]
+        wanted = [("--text-column", self.options.text_column)] if self.needs_text else []
         if self.options.id_column:
             wanted.append(("--id-column", self.options.id_column))
         if self.options.embedding_column:
@@ -91,12 +97,13 @@ class DocumentStream:
 
     def to_documents(self, table: pa.Table, first_row: int) -> DocumentBatch:
         row_numbers = np.arange(first_row, first_row + table.num_rows)
-        text = table.column(self.options.text_column)
-        if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
-            if not pa.types.is_null(text.type):
-                text = text.cast(pa.string())
-        empty = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(
-            text.cast(pa.string())), ""), True))
+        if self.options.text_column in table.column_names:
+            text = table.column(self.options.text_column).cast(pa.string())
+        else:  # precomputed embeddings without text
+            text = pa.nulls(table.num_rows, pa.string())
+        empty = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True))
+        if not self.needs_text:
+            empty[:] = False  # the embedding is the document; its text is only shown
         keep = ~empty
         if empty.any() and not self.options.skip_empty:
             raise HashIndexError(

@@ -12,21 +12,19 @@ from hashindex.faults import fault_point
 from hashindex.store.layout import shard_file
 from hashindex.store.shards import (
     CODE_COLUMN,
-    EMBEDDING_COLUMN,
     ID_COLUMN,
     ROW_GROUP_ROWS,
     TEXT_COLUMN,
     codes_array,
-    embeddings_array,
     shard_schema,
 )
 
 
 class ShardWriter:
     def __init__(self, root: Path, metadata_schema: pa.Schema, code_bytes: int,
-                 embedding_dim: int | None, shard_rows: int):
+                 shard_rows: int):
         self.root = root
-        self.schema = shard_schema(metadata_schema, code_bytes, embedding_dim)
+        self.schema = shard_schema(metadata_schema, code_bytes)
         self.metadata_schema = metadata_schema
         self.shard_rows = shard_rows
         self.shards: list[dict] = []
@@ -41,14 +39,12 @@ class ShardWriter:
         self.shards.append({"file": name, "rows": 0})
         self._rows_in_shard = 0
 
-    def write(self, ids: list[str], texts: list[str], metadata: pa.Table, codes: np.ndarray,
-              embeddings: np.ndarray | None = None) -> None:
+    def write(self, ids: list[str], texts: list[str], metadata: pa.Table,
+              codes: np.ndarray) -> None:
         columns = {ID_COLUMN: pa.array(ids, pa.string()), TEXT_COLUMN: pa.array(texts, pa.string())}
         for field in self.metadata_schema:
             columns[field.name] = metadata.column(field.name).cast(field.type)
         columns[CODE_COLUMN] = codes_array(codes)
-        if EMBEDDING_COLUMN in self.schema.names:
-            columns[EMBEDDING_COLUMN] = embeddings_array(embeddings)
         table = pa.table(columns, schema=self.schema)
         start = 0
         while start < table.num_rows:

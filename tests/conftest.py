@@ -24,6 +24,21 @@ def clustered_embeddings(
     return points.astype(np.float32), labels
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Exported text models and embedding caches go to a folder of this run, not the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("hashindex-cache")
+    previous = os.environ.get("HASHINDEX_CACHE")
+    os.environ["HASHINDEX_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["HASHINDEX_CACHE"]
+    else:
+        os.environ["HASHINDEX_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def clustered():
     return clustered_embeddings()

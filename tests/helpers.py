@@ -29,20 +29,22 @@ class FakeEmbedder:
     name = "fake-bow-32"
     dimension = 32
 
-    def __init__(self):
-        self.calls = 0
-        self.texts = 0
-
-    @classmethod
-    def named(cls, model: str | None = None, *args, **kwargs) -> FakeEmbedder:
-        """Stands in for Embedder(model, ...): the default model is the fake one, any other
-        name is reported as given, as a real model would be."""
+    def __init__(self, model: str | None = None, *args, **kwargs):
+        """Stands in for Embedder(model, ...) too: the default model is the fake one, any
+        other name is reported as given, as a real model would be."""
         from hashindex.embedding.embedder import DEFAULT_MODEL
 
-        embedder = cls()
+        self.calls = 0
+        self.texts = 0
         if model and model != DEFAULT_MODEL:
-            embedder.name = model
-        return embedder
+            self.name = model
+
+    named = classmethod(lambda cls, model=None, *args, **kwargs: cls(model))
+
+    @classmethod
+    def from_spec(cls, spec, **kwargs) -> FakeEmbedder:
+        """Stands in for Embedder.from_spec (an index's recorded embedding settings)."""
+        return cls(spec.model)
 
     def embed(self, texts, show_progress=False):
         self.calls += 1

@@ -44,8 +44,10 @@ def brute_force(codes, query, k, max_radius):
 def test_every_backend_against_brute_force(data):
     bits, codes, query, k, max_radius = data
     expected, distances = brute_force(codes, query, k, max_radius)
+    signs = np.unpackbits(codes, axis=1).astype(np.float32) * 2 - 1  # cosine = Hamming order
     for name, entry in BACKENDS.items():
-        result = entry.backend_class().build(codes, bits).search(query, k, max_radius)
+        result = entry.backend_class().build(codes, bits, embeddings=signs).search(
+            query, k, max_radius)
         got = result.rows.tolist()
         assert len(got) == len(set(got)), name
         assert np.array_equal(result.distances, distances[result.rows]), name
@@ -78,7 +80,8 @@ def test_keys_round_trip_and_lookup(bits, seed):
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 def test_empty_index(name):
-    backend = backend_class(name).build(np.zeros((0, 2), dtype=np.uint8), 16)
+    backend = backend_class(name).build(np.zeros((0, 2), dtype=np.uint8), 16,
+                                        embeddings=np.zeros((0, 16), dtype=np.float32))
     result = backend.search(np.zeros(2, dtype=np.uint8), 5, 16)
     assert len(result.rows) == 0
 
@@ -207,3 +210,21 @@ def test_multi_index_with_long_runs_of_equal_codes(monkeypatch):
             expected, distances = brute_force(codes, query, k, 64)
             assert set(result.rows.tolist()) == expected
             assert np.array_equal(result.distances, np.sort(distances[result.rows]))
+
+
+def test_graph_walk_finds_the_nearest_codes():
+    """On codes whose embeddings are their ±1 bits, the graph's beam of width ef holds the
+    ef nearest codes for nearly every query (the walk is approximate, not exact)."""
+    rng = np.random.default_rng(3)
+    centres = rng.integers(0, 2, (20, 64))
+    bits = centres[rng.integers(0, 20, 3000)] ^ (rng.random((3000, 64)) < 0.08)
+    codes = np.packbits(bits.astype(bool), axis=1)
+    graph = backend_class("graph").build(codes, 64, embeddings=bits.astype(np.float32) * 2 - 1)
+    found = []
+    for query in codes[:50]:
+        result = graph.search(query, 10, 64)
+        distances = np.sort(hamming_distance(query, codes))
+        assert np.array_equal(result.distances, hamming_distance(query, codes[result.rows]))
+        assert not result.exact and len(result.rows) >= 10
+        found.append(result.distances[:10].tolist() == distances[:10].tolist())
+    assert np.mean(found) > 0.9

@@ -16,8 +16,8 @@ from hashindex.app.cli import main
 @pytest.fixture(autouse=True)
 def fake_text_model(monkeypatch):
     """Every text model the CLI asks for is the fake bag-of-words one."""
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder.named)
-    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder.named)
+    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
 
 
 def run(*args):
@@ -284,3 +284,32 @@ def test_backend_options_from_the_command_line(tmp_path, source):
     assert_bad_input(run(*build_args(source, tmp_path / "o", "--backend", "flat",
                                      "--backend-option", "nprobe=3")),
                      "backend flat has no option 'nprobe'")
+
+
+def test_graph_backend_end_to_end(tmp_path, source):
+    """Built over the embeddings by `build --backend graph`, walked by a query with its beam
+    width, re-ranked by the stored vectors: a document's own text finds it first."""
+    out = tmp_path / "idx"
+    result = run(*build_args(source, out, "--id-column", "doc", "--backend", "graph",
+                             "--store-embeddings", "--backend-option", "neighbours=8"))
+    assert result.exit_code == 0, result.output
+    assert "graph (neighbours=8" in run("info", out).output
+    text = corpus(60)[5]["text"]
+    result = run("query", out, text, "--backend", "graph", "--backend-option", "ef_search=24",
+                 "--rerank-candidates", "24", "--json", "-k", "3")
+    assert result.exit_code == 0, result.output
+    hits = [json.loads(line) for line in result.output.splitlines()]
+    assert len(hits) == 3 and hits[0]["id"] == "d0005", hits[0]
+
+
+def test_train_options_reach_the_manifest(tmp_path, source):
+    out = tmp_path / "idx"
+    result = run(*build_args(source, out, "--train-option", "neighbourhood=2",
+                             "--train-option", "mined_neighbours=4"))
+    assert result.exit_code == 0, result.output
+    train = json.loads(run("info", out, "--json").output)["manifest"]["train"]
+    assert train["neighbourhood"] == 2 and train["mined_neighbours"] == 4
+    assert_bad_input(run(*build_args(source, tmp_path / "o", "--train-option", "seed=3")),
+                     "seed is not an option; pass --seed")
+    assert_bad_input(run(*build_args(source, tmp_path / "o", "--train-option",
+                                     "neighbourhood=0")), "neighbourhood")

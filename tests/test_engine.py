@@ -26,13 +26,13 @@ def test_own_text_comes_first_at_distance_zero(index, backend):
     assert [h.distance for h in result.hits] == sorted(h.distance for h in result.hits)
 
 
-def test_ties_broken_by_cosine_then_id(index):
+def test_ties_broken_by_cosine_then_row(index):
     result = index.search(corpus(150)[3]["text"], k=20, rerank=True)
     for a, b in zip(result.hits, result.hits[1:]):
-        assert (a.distance, -a.score) <= (b.distance, -b.score)
+        assert (a.distance, -a.score, a.row) <= (b.distance, -b.score, b.row)
     plain = index.search(corpus(150)[3]["text"], k=20, rerank=False)
     for a, b in zip(plain.hits, plain.hits[1:]):
-        assert (a.distance, a.id) <= (b.distance, b.id)
+        assert (a.distance, a.row) <= (b.distance, b.row)
 
 
 def test_no_exact_match_at_radius_zero_says_so(index):
@@ -105,3 +105,31 @@ def test_backend_knobs_per_query_and_stored_defaults(tmp_path):
         index.search(query, backend="ivf", backend_options={"nprobe": 0})
     hnsw = index.search(query, k=5, backend="hnsw", backend_options={"ef_search": 200})
     assert index.backend("hnsw").index.hnsw.efSearch == 200 and len(hnsw.hits) == 5
+
+
+@pytest.mark.parametrize("vector_dtype", ["float16", "int8"])
+def test_rerank_from_the_vector_matrix_equals_the_shard_path(tmp_path, vector_dtype):
+    """The old path scored candidates with float16 embeddings read from the shards; the matrix
+    gives the same order and scores (float16), or scores within int8's rounding and the same
+    documents up to a near-tie at the cut (int8)."""
+    docs = corpus(150)
+    build(write_input(docs, tmp_path / "docs", "jsonl"), tmp_path / "index", FakeEmbedder(),
+          bits=32, store_embeddings=True, vector_dtype=vector_dtype)
+    index = HashIndex.open(tmp_path / "index", embedder=FakeEmbedder())
+    embeddings = FakeEmbedder().embed([d["text"] for d in docs])
+    for doc in docs[:30]:
+        query = FakeEmbedder().embed([doc["text"]])[0]
+        result = index.search(query, k=8, rerank_candidates=40)
+        rows = [h.row for h in result.hits]
+        code = np.frombuffer(result.query_code, dtype=np.uint8)
+        candidates = index.backend("table").search(code, 40, 32).rows[:40]  # the budget
+        old = embeddings[candidates].astype(np.float16).astype(np.float32) @ query
+        expected = candidates[np.argsort(-old, kind="stable")][:8]
+        got = np.array([h.score for h in result.hits])
+        if vector_dtype == "float16":
+            assert rows == expected.tolist()
+            assert np.allclose(got, np.sort(old)[::-1][:8], atol=1e-6)
+            assert result.candidates == 40
+        else:
+            assert np.allclose(got, embeddings[rows] @ query, atol=0.02)
+            assert len(set(rows) & set(expected.tolist())) >= 7

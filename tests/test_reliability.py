@@ -36,8 +36,8 @@ TIMEOUT = 180
 
 @pytest.fixture(autouse=True)
 def fake_text_model(monkeypatch):
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder.named)
-    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder.named)
+    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
 
 
 def run(*args):
@@ -231,7 +231,7 @@ def test_model_options_out_of_range(tmp_path, source, option, fragments):
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--dataset", "synthetic", "--size", "0"], ["--size", "at least 128", "160 documents"]),
+    (["--dataset", "synthetic", "--size", "0"], ["--size", "at least 256", "320 documents"]),
     (["--dataset", "synthetic", "--size", "5", "--bits", "32"], ["--size", "125 documents"]),
     (["--dataset", "synthetic", "--bits", ""], ["--bits lists no code length"]),
     (["--dataset", "synthetic", "--methods", ""], ["--methods lists no method"]),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from hashindex.backends.options import (
+    GraphBuildOptions,
+    GraphSearchOptions,
     HashBuildOptions,
     HNSWBuildOptions,
     HNSWSearchOptions,
@@ -82,6 +84,9 @@ BACKENDS: dict[str, BackendEntry] = {b.name: b for b in (
                  "hashindex.backends.ivf:IVFBackend", IVFBuildOptions, IVFSearchOptions),
     BackendEntry("hnsw", "FAISS IndexBinaryHNSW: graph search, k nearest found greedily", False,
                  "hashindex.backends.hnsw:HNSWBackend", HNSWBuildOptions, HNSWSearchOptions),
+    BackendEntry("graph", "HNSW graph built over the embeddings, walked by Hamming distance of "
+                 "the codes; candidates for the re-rank", False,
+                 "hashindex.backends.graph:GraphBackend", GraphBuildOptions, GraphSearchOptions),
 )}
 FAISS_BACKENDS = tuple(name for name in BACKENDS if name != "table")
 DEFAULT_FAISS_BACKEND = "flat"

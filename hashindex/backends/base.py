@@ -7,7 +7,7 @@ ones (registered with exact=False) return a subset and say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,6 +24,13 @@ class Candidates:
     exact: bool
     scanned: bool = False  # every code was compared
 
+    def nearest(self, count: int) -> Candidates:
+        """The first `count` (rows come ranked by distance, then row): a re-rank budget
+        scores exactly that many vectors, not every tie of the ball's last radius."""
+        if len(self.rows) <= count:
+            return self
+        return replace(self, rows=self.rows[:count], distances=self.distances[:count])
+
 
 class Backend:
     name: ClassVar[str] = ""  # its key in the registry (backends/__init__.py)
@@ -38,9 +45,10 @@ class Backend:
         return BACKENDS[self.name].exact
 
     @classmethod
-    def build(cls, codes: np.ndarray, bits: int, options=None) -> Backend:
+    def build(cls, codes: np.ndarray, bits: int, options=None, embeddings=None) -> Backend:
         """From uint8 codes (n, bits/8) in row order; `options` are the registry's build
-        options for this backend (None: defaults)."""
+        options for this backend (None: defaults); `embeddings` (n, d) float32, for backends
+        that build over them (the graph)."""
         raise NotImplementedError
 
     def save(self, directory: Path) -> list[Path]:

@@ -25,7 +25,7 @@ class FaissBackend(Backend):
         raise NotImplementedError
 
     @classmethod
-    def build(cls, codes, bits, options=None):
+    def build(cls, codes, bits, options=None, embeddings=None):
         from hashindex.backends import BACKENDS
 
         codes = np.ascontiguousarray(codes, dtype=np.uint8)

@@ -53,5 +53,17 @@ class HNSWBuildOptions(Options):
 
 
 @dataclass(frozen=True)
+class GraphBuildOptions(Options):
+    neighbours: int = option(16, "graph neighbours per node (HNSW's M)", low=2, high=512)
+    ef_construction: int = option(200, "candidate list size while building", low=1)
+
+
+@dataclass(frozen=True)
+class GraphSearchOptions(Options):
+    ef_search: int = option(64, "beam width per query: the candidates re-ranked (at least k "
+                            "or the re-rank budget is used)", low=1)
+
+
+@dataclass(frozen=True)
 class HNSWSearchOptions(Options):
     ef_search: int = option(64, "candidate list size per query (at least k is used)", low=1)

@@ -11,10 +11,12 @@ from hashindex.baselines.itq import ITQMethod
 from hashindex.baselines.lsh import LSHMethod
 from hashindex.baselines.pca_sign import PCASignMethod
 from hashindex.baselines.sign import SignMethod
+from hashindex.baselines.spectral import SpectralMethod
 from hashindex.errors import HashIndexError
 from hashindex.models import VARIANTS
 
-BASELINES = {cls.name: cls for cls in (SignMethod, PCASignMethod, LSHMethod, ITQMethod)}
+BASELINES = {cls.name: cls
+             for cls in (SignMethod, PCASignMethod, LSHMethod, ITQMethod, SpectralMethod)}
 METHODS = {**BASELINES,
            **{f"ae:{name}": partial(AutoencoderMethod, variant=name) for name in VARIANTS}}
 

@@ -20,7 +20,8 @@ class AutoencoderMethod(HashingMethod):
 
         config = replace(self.train_config, seed=self.seed)
         self.model = train(embeddings, self.variant, self.bits, config, self.options).model
+        self.encoder = self.model.export_encoder()
         return self
 
     def encode(self, embeddings):
-        return encode_codes(self.model, embeddings)
+        return encode_codes(self.encoder, embeddings)

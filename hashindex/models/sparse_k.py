@@ -10,3 +10,6 @@ class KSparseAutoencoder(BinaryAutoencoder):
         values, indices = hidden.topk(self.options.sparse_k, dim=-1)
         # scatter keeps the graph only through the kept values: the others get no gradient
         return torch.zeros_like(hidden).scatter(-1, indices, values)
+
+    def export_extras(self) -> dict:
+        return {"sparse_k": self.options.sparse_k}

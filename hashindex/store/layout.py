@@ -4,10 +4,12 @@
 INDEX/
   manifest.json     what the index holds and how it was made (manifest.py)
   encoder/          the trained autoencoder: config.json + model.safetensors (model_io.py)
-  shards/           part-NNNNN.parquet: id, text, metadata, code[, embedding] (shards.py)
+  shards/           part-NNNNN.parquet: id, text, metadata, code (shards.py)
   table/            keys.npy, rows.npy: sorted code keys + row ids; substring_*.npy: the
                     multi-index over 16-bit substrings, when built (hashindex/table/)
   faiss/            index.faissb: the FAISS binary index of the manifest's backend; ids.npy
+  vectors/          vectors.npy: the embeddings by row for re-ranking (int8 or float16);
+                    scales.npy: int8's scale per row (hashindex/vectors.py)
 ```
 Size accounting (what `info` and the benchmarks report) is here too.
 """
@@ -21,12 +23,18 @@ ENCODER_DIR = "encoder"
 SHARDS_DIR = "shards"
 TABLE_DIR = "table"
 FAISS_DIR = "faiss"
+VECTORS_DIR = "vectors"
+TEXT_MODEL_DIR = "text_model"  # the exported int8 text model an index carries
+EXPORTED_MODEL_FILE = "model.onnx"
 # Every top-level entry an index may hold: a folder with anything else is not ours to replace.
-INDEX_ENTRIES = frozenset({MANIFEST_FILE, ENCODER_DIR, SHARDS_DIR, TABLE_DIR, FAISS_DIR})
+INDEX_ENTRIES = frozenset({MANIFEST_FILE, ENCODER_DIR, SHARDS_DIR, TABLE_DIR, FAISS_DIR,
+                           VECTORS_DIR, TEXT_MODEL_DIR})
 TABLE_FILES = ("keys.npy", "rows.npy")
 SUBSTRING_FILES = ("substring_positions.npy", "substring_offsets.npy")
 FAISS_INDEX_FILE = "index.faissb"
 FAISS_IDS_FILE = "ids.npy"
+VECTORS_FILE = "vectors.npy"
+SCALES_FILE = "scales.npy"
 # The embedding-model name recorded for an index built from precomputed embeddings.
 PRECOMPUTED_MODEL = "precomputed"
 

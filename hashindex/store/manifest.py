@@ -35,7 +35,9 @@ class IndexManifest:
     backend: str  # the FAISS backend built beside the table
     shards: list[dict]  # {"file": relative path, "rows": count}, in row order
     metadata_columns: list[str] = field(default_factory=list)
-    store_embeddings: bool = False
+    embedding: dict = field(default_factory=dict)  # how texts were embedded (EmbeddingSpec)
+    store_embeddings: bool = False  # vectors/ holds them, for re-ranking
+    vector_dtype: str | None = None  # int8 (with a scale per row) or float16
     backend_options: dict = field(default_factory=dict)  # the backend's knobs (the defaults)
     distinct_codes: int = 0
     skipped_empty: int = 0
@@ -51,8 +53,9 @@ class IndexManifest:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["embedding_model"] = {"name": self.embedding_model, "dimension": self.dimension}
-        del data["dimension"]
+        data["embedding_model"] = {"name": self.embedding_model, "dimension": self.dimension,
+                                   **self.embedding}
+        del data["dimension"], data["embedding"]
         return data
 
     @classmethod
@@ -60,7 +63,9 @@ class IndexManifest:
         data = {k: v for k, v in data.items() if k != SELF_CHECKSUM}
         try:
             model = data.pop("embedding_model")
-            values = {**data, "embedding_model": model["name"], "dimension": model["dimension"]}
+            values = {**data, "embedding_model": model["name"], "dimension": model["dimension"],
+                      "embedding": {k: v for k, v in model.items()
+                                    if k not in ("name", "dimension")}}
             return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
         except (KeyError, TypeError) as error:
             raise HashIndexError(f"{path} lacks {error} or has it in the wrong shape; rebuild "

@@ -18,18 +18,15 @@ from hashindex.errors import HashIndexError
 ID_COLUMN = "id"
 TEXT_COLUMN = "text"
 CODE_COLUMN = "code"
-EMBEDDING_COLUMN = "embedding"
-RESERVED_COLUMNS = (ID_COLUMN, TEXT_COLUMN, CODE_COLUMN, EMBEDDING_COLUMN)
+RESERVED_COLUMNS = (ID_COLUMN, TEXT_COLUMN, CODE_COLUMN)
 ROW_GROUP_ROWS = 4096
 
 
-def shard_schema(metadata: pa.Schema, code_bytes: int, embedding_dim: int | None) -> pa.Schema:
+def shard_schema(metadata: pa.Schema, code_bytes: int) -> pa.Schema:
     fields = [pa.field(ID_COLUMN, pa.string(), nullable=False),
               pa.field(TEXT_COLUMN, pa.string())]
     fields += list(metadata)
     fields.append(pa.field(CODE_COLUMN, pa.binary(code_bytes), nullable=False))
-    if embedding_dim:
-        fields.append(pa.field(EMBEDDING_COLUMN, pa.list_(pa.float16(), embedding_dim)))
     return pa.schema(fields)
 
 
@@ -38,11 +35,6 @@ def codes_array(codes: np.ndarray) -> pa.FixedSizeBinaryArray:
     return pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(codes.shape[1]), len(codes), [None, pa.py_buffer(codes.tobytes())]
     )
-
-
-def embeddings_array(embeddings: np.ndarray) -> pa.FixedSizeListArray:
-    half = np.ascontiguousarray(embeddings, dtype=np.float16)
-    return pa.FixedSizeListArray.from_arrays(pa.array(half.reshape(-1)), half.shape[1])
 
 
 class ShardReader:

@@ -30,7 +30,7 @@ class TableBackend(Backend):
         self.table = table
 
     @classmethod
-    def build(cls, codes, bits, options=None):
+    def build(cls, codes, bits, options=None, embeddings=None):
         substring_index = options.substring_index if options is not None else True
         return cls(bits, HashTable.build(codes, bits, substring_index))
 

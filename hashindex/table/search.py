@@ -17,13 +17,9 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from hashindex.bitops import popcount
 from hashindex.table.keys import compare_keys
 from hashindex.table.substrings import SUBSTRING_BITS, SubstringIndex, substring_masks
-
-_M1 = np.uint64(0x5555555555555555)
-_M2 = np.uint64(0x3333333333333333)
-_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
-_H01 = np.uint64(0x0101010101010101)
 
 
 @dataclass
@@ -58,14 +54,6 @@ def search_substrings(keys: np.ndarray, rows: np.ndarray, index: SubstringIndex,
     if not complete:
         return None
     return BallRows(found_rows, distances, int(radius), int(touched), int(examined))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _popcount(x):
-    x = x - ((x >> np.uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return np.int64((x * _H01) >> np.uint64(56))
 
 
 @njit(cache=True, nogil=True)
@@ -171,7 +159,7 @@ def _search(keys, rows, positions, sub_offsets, query_words, query_values, masks
             for i in range(n_batch):
                 distance = 0
                 for w in range(words):
-                    distance += _popcount(np.uint64(keys[w, batch[i]]) ^ query_words[w])
+                    distance += popcount(np.uint64(keys[w, batch[i]]) ^ query_words[w])
                 batch_distance[i] = distance
             found = _grow(found, n_found + n_batch)
             found_length = _grow(found_length, n_found + n_batch)
@@ -222,7 +210,7 @@ def scan_codes(keys, query_words, first_radius, max_radius, wanted):
     for i in range(count):
         d = 0
         for w in range(words):
-            d += _popcount(np.uint64(keys[w, i]) ^ query_words[w])
+            d += popcount(np.uint64(keys[w, i]) ^ query_words[w])
         distance[i] = d
         per_radius[d] += 1
     last = radius_holding(per_radius, first_radius, max_radius, wanted)

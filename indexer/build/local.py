@@ -15,10 +15,19 @@ from hashindex.embedding.embedder import Embedder
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.model_io import save_model
-from hashindex.store.layout import ENCODER_DIR, FAISS_DIR, PRECOMPUTED_MODEL, TABLE_DIR
+from hashindex.store.layout import (
+    ENCODER_DIR,
+    EXPORTED_MODEL_FILE,
+    FAISS_DIR,
+    PRECOMPUTED_MODEL,
+    TABLE_DIR,
+    TEXT_MODEL_DIR,
+    VECTORS_DIR,
+)
 from hashindex.store.manifest import write_manifest
 from hashindex.store.publish import Staging
 from hashindex.training import TrainConfig, train
+from hashindex.vectors import VectorStore
 from indexer.build.checks import (
     check_encoder,
     check_paths,
@@ -30,8 +39,12 @@ from indexer.build.passes import embed_pass, encode, sample_rows, write_pass
 from indexer.build.record import manifest_for
 from indexer.documents import DocumentStream
 from indexer.readers import open_reader
+from indexer.samples import bundled_sample_texts
 
 SCRATCH_DIR = "_scratch"
+CALIBRATION_WINDOW = 8_192  # documents read for the int8 calibration sample
+CALIBRATION_TEXTS = 256
+MIN_CALIBRATION_TEXTS = 32
 
 
 @dataclass
@@ -56,7 +69,13 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
     stream = DocumentStream(open_reader(source, config.format), config.columns)
     precomputed = config.columns.embedding_column is not None
     if embedder is None and not precomputed:
-        embedder = Embedder(config.model, batch_size=config.embed_batch_size)
+        embedder = Embedder(config.model, batch_size=config.embed_batch_size,
+                            device=config.device, backend=config.embed_backend,
+                            quantize=config.quantize, threads=config.embed_threads or None,
+                            cache_dir=config.cache_dir, max_tokens=config.max_tokens,
+                            workers=config.embed_workers)
+        if config.quantize == "int8":
+            embedder.calibration_texts, embedder.calibration = calibration_sample(stream)
     model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
     if encoder_model is None and embedder is not None:
@@ -84,9 +103,12 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         run.clock.add("encode", started)
 
         started = time.perf_counter()
-        shards = write_pass(run, folder, schema, codes, embeddings)
+        shards = write_pass(run, folder, schema, codes)
         save_model(model, folder / ENCODER_DIR, extra={"embedding_model": model_name})
-        write_indexes(config, codes, model.config.bits, folder)
+        carry_text_model(run, folder)
+        write_indexes(config, codes, model.config.bits, folder, embeddings)
+        if config.store_embeddings:
+            VectorStore.write(folder / VECTORS_DIR, embeddings, config.vector_dtype)
         del embeddings
         shutil.rmtree(scratch)
         run.clock.add("write", started)
@@ -98,6 +120,29 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
     return run.report
 
 
+def calibration_sample(stream: DocumentStream) -> tuple[list[str], str]:
+    """Texts to calibrate int8 activation scales on: CALIBRATION_TEXTS spread over the
+    input's first batch, or the bundled sample when the input has too few."""
+    batch = next(stream.batches(CALIBRATION_WINDOW), None)
+    texts = batch.texts if batch is not None and batch.texts else []
+    if len(texts) >= MIN_CALIBRATION_TEXTS:
+        picked = np.linspace(0, len(texts) - 1, min(CALIBRATION_TEXTS, len(texts))).astype(int)
+        return ([texts[i] for i in picked],
+                f"{len(picked)} documents from the first {len(texts)} of {stream.path}")
+    sample = bundled_sample_texts()[:CALIBRATION_TEXTS]
+    return sample, f"{len(sample)} documents of the bundled sample (the input has too few)"
+
+
+def carry_text_model(run: BuildRun, folder) -> None:
+    """An int8 model travels inside the index (its calibration cannot be redone without the
+    documents); an fp32 export is re-made anywhere and checked by its checksum."""
+    embedder = run.embedder
+    if embedder is None or getattr(embedder, "quantize", "none") == "none":
+        return
+    (folder / TEXT_MODEL_DIR).mkdir()
+    shutil.copyfile(embedder.exported_file, folder / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE)
+
+
 def train_model(run: BuildRun, embeddings):
     result = train(sample_rows(embeddings, run.train_config), run.config.variant,
                    run.config.bits, run.train_config, run.config.variant_options)
@@ -105,12 +150,15 @@ def train_model(run: BuildRun, embeddings):
     return result.model
 
 
-def write_indexes(config: BuildConfig, codes: np.ndarray, bits: int, folder) -> None:
-    """The hash table and the FAISS index of the chosen backend, from the codes."""
+def write_indexes(config: BuildConfig, codes: np.ndarray, bits: int, folder,
+                  embeddings: np.ndarray) -> None:
+    """The hash table and the index of the chosen second backend (FAISS's, or the graph,
+    which is built over the embeddings)."""
     table = BACKENDS["table"]
     table_options = table.build_options(substring_index=config.substring_index)
     table.backend_class().build(codes, bits, table_options).save(folder / TABLE_DIR)
     fault_point("table")
     entry = BACKENDS[config.backend]
     build_knobs, _ = entry.split_options(config.backend_options)
-    entry.backend_class().build(codes, bits, build_knobs).save(folder / FAISS_DIR)
+    entry.backend_class().build(codes, bits, build_knobs, embeddings=embeddings).save(
+        folder / FAISS_DIR)

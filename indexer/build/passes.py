@@ -57,6 +57,8 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
                 else:
                     vectors, computed = embed_with_cache(batch.texts, embedder, cache)
                     report.embedded += computed
+                    report.truncated = getattr(embedder, "truncated", 0)
+                    report.max_tokens = getattr(embedder, "max_tokens", 0)
                 clock.add("embed", started)
                 if dim is not None and vectors.shape[1] != dim:
                     raise HashIndexError(f"{stream.path}: embedding dimension changed mid-file")
@@ -69,6 +71,8 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
         bar.close()
         if cache is not None:
             cache.close()
+        if hasattr(embedder, "close"):
+            embedder.close()  # its worker processes, if any
     if count == 0:
         skipped = f" ({report.skipped} empty rows skipped)" if report.skipped else ""
         raise HashIndexError(f"{stream.path}: no documents to index{skipped}")
@@ -114,22 +118,20 @@ def encode(model, embeddings: np.ndarray) -> np.ndarray:
     """uint8 codes of every row of the (memory-mapped) embeddings, a block at a time."""
     if not len(embeddings):
         return np.zeros((0, model.config.bits // 8), np.uint8)
-    return np.concatenate([encode_codes(model, np.asarray(embeddings[s : s + ENCODE_ROWS]))
+    encoder = model.export_encoder()
+    return np.concatenate([encode_codes(encoder, np.asarray(embeddings[s : s + ENCODE_ROWS]))
                            for s in range(0, len(embeddings), ENCODE_ROWS)])
 
 
-def write_pass(run, folder, schema, codes, embeddings) -> list[dict]:
+def write_pass(run, folder, schema, codes) -> list[dict]:
     """Second pass: re-read the documents and write them with their codes into shards."""
     config, stream = run.config, run.stream
-    writer = ShardWriter(folder, schema, codes.shape[1],
-                         embeddings.shape[1] if config.store_embeddings else None,
-                         config.shard_rows)
+    writer = ShardWriter(folder, schema, codes.shape[1], config.shard_rows)
     row = 0
     bar = tqdm(total=len(codes), desc="write", unit="doc", disable=not config.show_progress)
     for batch in stream.batches(config.batch_rows):
         end = row + len(batch.ids)
-        writer.write(batch.ids, batch.texts, batch.metadata, codes[row:end],
-                     np.asarray(embeddings[row:end]) if config.store_embeddings else None)
+        writer.write(batch.ids, batch.texts, batch.metadata, codes[row:end])
         bar.update(end - row)
         row = end
     bar.close()

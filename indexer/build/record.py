@@ -10,6 +10,12 @@ from hashindex.backends import BACKENDS
 from hashindex.store.manifest import IndexManifest
 
 
+def embedding_record(embedder) -> dict:
+    """How the documents were embedded, for queries to do the same (empty: precomputed)."""
+    spec = getattr(embedder, "spec", None)
+    return spec.to_dict() if spec is not None else {}
+
+
 def manifest_for(run, model, model_name: str, dim: int, shards: list[dict], schema) -> \
         IndexManifest:
     import faiss
@@ -27,7 +33,9 @@ def manifest_for(run, model, model_name: str, dim: int, shards: list[dict], sche
         backend=config.backend,
         shards=shards,
         metadata_columns=[f.name for f in schema],
+        embedding=embedding_record(run.embedder),
         store_embeddings=config.store_embeddings,
+        vector_dtype=config.vector_dtype if config.store_embeddings else None,
         backend_options={**build_knobs.to_dict(), **search_knobs.to_dict()},
         distinct_codes=report.diagnostics["distinct_codes"],
         skipped_empty=report.skipped,

@@ -10,10 +10,20 @@ from hashindex.errors import HashIndexError
 
 
 @click.command()
-@click.option("--dataset", required=True, help="bbc-news, stdlib-docs or synthetic.")
+@click.option("--dataset", required=True,
+              help="bbc-news, stdlib-docs, debian-packages, synthetic, or the path of your own "
+                   "labelled file or folder (with --label-column).")
+@click.option("--label-column", default=None, help="Your file's column of labels.")
+@click.option("--text-column", default="text", show_default=True,
+              help="Your file's column of texts (not needed with --embedding-column).")
+@click.option("--embedding-column", default=None,
+              help="Your file's column of precomputed vectors (no text model).")
+@click.option("--format", "input_format", default=None,
+              help="Your file's format (default: by extension).")
+@click.option("--model", default=None, help="sentence-transformers model for the texts.")
 @click.option("--methods", default=None,
               help="Comma-separated methods (default: every baseline and ae:<variant>).")
-@click.option("--bits", "bits_list", default="16,32,64,128", show_default=True,
+@click.option("--bits", "bits_list", default="16,32,64,128,256", show_default=True,
               help="Comma-separated code lengths.")
 @click.option("--seeds", default=3, show_default=True, type=int)
 @click.option("--size", default=100_000, show_default=True, type=int,
@@ -26,9 +36,11 @@ from hashindex.errors import HashIndexError
               help="Evaluate on a re-split of the database part only (for choosing defaults "
                    "without touching the query documents).")
 @click.option("--quiet", is_flag=True)
-def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, jobs, tuning_split, quiet):
+def bench(dataset, label_column, text_column, embedding_column, input_format, model, methods,
+          bits_list, seeds, size, out, cache_dir, jobs, tuning_split, quiet):
     """Retrieval quality and speed of every method on a labelled dataset."""
     from hashindex.embedding.cache import default_cache_dir
+    from indexer.bench.datasets import DATASETS, UserDataset
     from indexer.bench.run import DEFAULT_METHODS, BenchConfig, run_bench
 
     try:
@@ -44,9 +56,14 @@ def bench(dataset, methods, bits_list, seeds, size, out, cache_dir, jobs, tuning
         if not chosen:
             raise HashIndexError(f"--methods lists no method; name at least one of "
                                  f"{', '.join(DEFAULT_METHODS)}")
+    if label_column is not None:
+        dataset = UserDataset(dataset, label_column, text_column, embedding_column, input_format)
+    elif dataset not in DATASETS:
+        raise HashIndexError(f"--dataset {dataset!r} is not one of {', '.join(DATASETS)}; for "
+                             "your own file pass its path and --label-column")
     config = BenchConfig(dataset, tuple(chosen), tuple(bits), Path(out),
                          Path(cache_dir) if cache_dir else default_cache_dir() / "bench",
-                         seeds=seeds, size=size, jobs=jobs, tuning=tuning_split,
+                         seeds=seeds, size=size, model=model, jobs=jobs, tuning=tuning_split,
                          show_progress=not quiet)
     folder = run_bench(config)
     click.echo((folder / "report.md").read_text())

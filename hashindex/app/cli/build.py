@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS
+from hashindex.embedding.runtimes import DEFAULT_RUNTIME, QUANTIZATIONS, RUNTIMES
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS
 
@@ -38,6 +39,21 @@ input_options = apply(
 )
 code_options = apply(
     click.option("--model", default=None, help="sentence-transformers model name or path."),
+    click.option("--embed-backend", default=DEFAULT_RUNTIME, show_default=True,
+                 help=f"Runtime of the text model: {', '.join(RUNTIMES)} (queries use the "
+                      "same)."),
+    click.option("--quantize", default="none", show_default=True,
+                 help=f"Text model weights and activations: {', '.join(QUANTIZATIONS)} (int8: "
+                      "onnx/openvino, static scales calibrated on the input's first documents)."),
+    click.option("--device", default="cpu", show_default=True,
+                 help="cpu or cuda (cuda: --embed-backend torch)."),
+    click.option("--embed-threads", default=0, show_default=True, type=int,
+                 help="Threads per embedding worker (0: the cores divided among the workers)."),
+    click.option("--embed-workers", default=1, show_default=True, type=int,
+                 help="Processes embedding in parallel, each with its own copy of the model."),
+    click.option("--max-tokens", default=0, show_default=True, type=int,
+                 help="Cut texts at this many tokens (0: the model's own maximum); longer "
+                      "texts are counted and reported."),
     click.option("--variant", default=DEFAULT_VARIANT, show_default=True,
                  help=f"Autoencoder backbone: {', '.join(VARIANTS)}."),
     click.option("--bits", default=64, show_default=True, type=int),
@@ -46,6 +62,9 @@ code_options = apply(
                       "(list them: hashindex variants --options)."),
     click.option("--epochs", default=None, type=int, callback=positive),
     click.option("--seed", default=None, type=int),
+    click.option("--train-option", "train_options", multiple=True, metavar="KEY=VALUE",
+                 help="Set one of the training options, e.g. neighbourhood=4 (list them: "
+                      "hashindex variants --options)."),
     click.option("--encoder", default=None, help="Reuse a trained encoder folder (no training)."),
 )
 index_options = apply(
@@ -59,7 +78,11 @@ index_options = apply(
                       "65 536 distinct codes up): fast k-NN at 64+ bits for 3·(bits/16 − 1) more "
                       "bytes per distinct code (4· above 16.7M documents)."),
     click.option("--store-embeddings", is_flag=True,
-                 help="Keep float16 embeddings for re-ranking."),
+                 help="Keep the embeddings (vectors/) to re-rank candidates by cosine."),
+    click.option("--vector-dtype", default="int8", show_default=True,
+                 type=click.Choice(["int8", "float16"]),
+                 help="How --store-embeddings keeps them: int8 with a scale per row (1 byte "
+                      "per dimension) or float16 (2)."),
     click.option("--shard-rows", default=100_000, show_default=True, type=int, callback=positive),
 )
 run_options = apply(
@@ -113,16 +136,27 @@ def build_configs(input_path, out, flags):
                             flags["skip_empty"])
     config = BuildConfig(
         input=input_path, out=out, format=flags["input_format"], columns=columns,
-        model=flags["model"] or DEFAULT_MODEL, variant=flags["variant"], bits=flags["bits"],
+        model=flags["model"] or DEFAULT_MODEL, embed_backend=flags["embed_backend"],
+        quantize=flags["quantize"], device=flags["device"],
+        embed_threads=flags["embed_threads"], embed_workers=flags["embed_workers"],
+        max_tokens=flags["max_tokens"],
+        variant=flags["variant"], bits=flags["bits"],
         variant_options=variant_options(flags["variant"], flags["options"]),
         encoder=flags["encoder"], backend=flags["backend"],
         backend_options=BACKENDS[flags["backend"]].parse(flags["backend_options"]),
         substring_index=flags["substring_index"], store_embeddings=store_embeddings,
+        vector_dtype=flags["vector_dtype"],
         shard_rows=flags["shard_rows"], overwrite=flags["overwrite"],
         cache_dir=flags["cache_dir"], use_cache=not flags["no_cache"],
         show_progress=not flags["quiet"],
     )
-    training = {k: flags[k] for k in ("epochs", "seed") if flags[k] is not None}
+    from hashindex.options import parse_pairs
+
+    training = parse_pairs(TrainConfig, list(flags["train_options"]), "--train-option",
+                           "training", reserved={"show_progress": "pass --quiet",
+                                                 "epochs": "pass --epochs",
+                                                 "seed": "pass --seed"})
+    training.update({k: flags[k] for k in ("epochs", "seed") if flags[k] is not None})
     return config, TrainConfig(show_progress=not flags["quiet"], **training)
 
 
@@ -132,6 +166,10 @@ def print_build_summary(report) -> None:
     click.echo(f"\nindex written to {report.out}")
     click.echo(f"input                {report.skipped} empty rows skipped, {report.embedded} "
                "texts embedded by the model (the rest came from the cache or the input)")
+    if report.truncated:
+        click.echo(f"note: {report.truncated} of the {report.embedded} embedded texts are longer "
+                   f"than the model's {report.max_tokens} tokens and were cut there; "
+                   "--max-tokens sets another length", err=True)
     click.echo(format_diagnostics(report.diagnostics))
     click.echo("stage       seconds    docs/s")
     for stage, seconds in report.stage_seconds.items():

@@ -24,6 +24,13 @@ def variants(show_options):
         if show_options:
             for item in fields(variant.options):
                 click.echo(f"{'':<{width}}    {describe_option(item)}")
+    if show_options:
+        from hashindex.training import TrainConfig  # loads torch: only when asked
+
+        click.echo("\ntraining (every variant; build --train-option KEY=VALUE)")
+        for item in fields(TrainConfig):
+            if item.name != "show_progress":
+                click.echo(f"    {describe_option(item)}")
 
 
 @click.command()

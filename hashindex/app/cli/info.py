@@ -27,6 +27,12 @@ def info(index, as_json):
     click.echo(f"format version       {m.format_version} (hashindex {m.hashindex_version})")
     click.echo(f"created              {m.created}")
     click.echo(f"embedding model      {m.embedding_model} (dim {m.dimension})")
+    if m.embedding:
+        e = m.embedding
+        calibrated = f", calibrated on {e['calibration']}" if e.get("calibration") else ""
+        cut = f", cut at {e['max_tokens']} tokens" if e.get("max_tokens") else ""
+        click.echo(f"embedded by          {e.get('backend', 'torch')}, quantize "
+                   f"{e.get('quantize', 'none')}{calibrated}{cut}")
     click.echo(f"variant / bits       {m.variant} / {m.bits}")
     click.echo(f"FAISS backend        {m.backend}{f' ({knobs})' if knobs else ''}")
     click.echo(f"shards               {len(m.shards)} ({shown} rows)")

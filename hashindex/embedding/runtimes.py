@@ -1,0 +1,45 @@
+"""The inference runtimes a text model can run in, by name, with the quantizations each takes.
+
+`torch` is sentence-transformers' own encode. `onnx` (ONNX Runtime) and `openvino` run the
+model's transformer exported to ONNX (export.py) and hand its token embeddings back to the
+model's own pooling and normalisation modules. Every setting here is batch-invariant (a
+text's vector does not depend on the texts beside it): fp32, or int8 with static activation
+scales calibrated once on sample documents. Dynamic int8 quantization, which scales each
+batch by its own range, is deliberately absent: it moved a text's code when its batch changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hashindex.errors import HashIndexError
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    help: str
+    quantizations: tuple[str, ...]
+
+
+RUNTIMES = {
+    "torch": Runtime("torch", "sentence-transformers' encode in PyTorch, fp32", ("none",)),
+    "onnx": Runtime("onnx", "ONNX Runtime over the exported transformer, graph-optimised",
+                    ("none", "int8")),
+    "openvino": Runtime("openvino", "OpenVINO over the exported transformer (the default: the "
+                        "fastest batch-invariant setting on our CPUs)", ("none", "int8")),
+}
+DEFAULT_RUNTIME = "openvino"
+QUANTIZATIONS = ("none", "int8")
+
+
+def check_runtime(name: str, quantize: str = "none") -> Runtime:
+    """The runtime called `name`, if it takes `quantize`; else a one-line error."""
+    if name not in RUNTIMES:
+        raise HashIndexError(f"--embed-backend {name!r} is unknown; choose one of "
+                             f"{', '.join(RUNTIMES)}")
+    runtime = RUNTIMES[name]
+    if quantize not in runtime.quantizations:
+        raise HashIndexError(f"--quantize {quantize!r} is not available with --embed-backend "
+                             f"{name}; it takes {', '.join(runtime.quantizations)}")
+    return runtime

@@ -1,0 +1,169 @@
+"""The text model's runtimes: each gives unit-norm vectors close to torch fp32's, a text's
+vector does not depend on its batch or on the number of workers, the cache keeps runtimes
+apart, and an index embeds its queries the way it embedded its documents."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import FAST_TRAIN
+
+from hashindex.app.cli import main
+from hashindex.embedding.cache import EmbeddingCache
+from hashindex.embedding.embedder import Embedder
+from hashindex.engine import HashIndex
+from hashindex.errors import HashIndexError
+from hashindex.store.layout import EXPORTED_MODEL_FILE, TEXT_MODEL_DIR
+from indexer.build import BuildConfig, build_index
+from indexer.samples import bundled_sample_texts
+
+TEXTS = bundled_sample_texts()
+SAMPLE = TEXTS[:64]
+CALIBRATION = TEXTS[-64:]  # other texts than the ones compared
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return Embedder(backend="torch").embed(SAMPLE)
+
+
+def make(backend, quantize="none", **kwargs):
+    return Embedder(backend=backend, quantize=quantize, calibration_texts=CALIBRATION,
+                    **kwargs)
+
+
+@pytest.mark.parametrize("backend, quantize, bound", [
+    ("onnx", "none", 0.99), ("openvino", "none", 0.99), ("onnx", "int8", 0.97),
+    ("openvino", "int8", 0.97)])
+def test_runtime_is_close_to_torch_and_batch_invariant(reference, backend, quantize, bound):
+    embedder = make(backend, quantize)
+    vectors = embedder.embed(SAMPLE)
+    assert vectors.shape == (len(SAMPLE), 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosine = np.sum(vectors * reference, axis=1)
+    assert cosine.mean() >= bound and np.percentile(cosine, 1) >= bound - 0.02, cosine.mean()
+    # the same text alone, and in a batch of other lengths, gives the same vector
+    alone = np.stack([embedder.embed([text])[0] for text in SAMPLE[:6]])
+    mixed = embedder.embed(SAMPLE[:6][::-1] + TEXTS[200:230])[:6][::-1]
+    assert np.allclose(alone, vectors[:6], atol=2e-5)
+    assert np.allclose(mixed, vectors[:6], atol=2e-5)
+
+
+def test_length_bucketing_keeps_the_order(reference):
+    one_by_one = Embedder(backend="torch", batch_size=1).embed(SAMPLE[:12])
+    assert np.allclose(one_by_one, reference[:12], atol=2e-5)
+
+
+def test_workers_give_the_vectors_one_process_gives():
+    texts = TEXTS[300:400]
+    single = make("openvino", batch_size=16).embed(texts)
+    pooled = make("openvino", batch_size=16, workers=2)
+    try:
+        vectors = pooled.embed(texts)
+    finally:
+        pooled.close()
+    assert np.allclose(vectors, single, atol=2e-5)
+
+
+def test_truncation_is_counted():
+    embedder = Embedder(backend="openvino", max_tokens=16)
+    embedder.embed(SAMPLE)
+    tokenizer = embedder._load()[0].tokenizer
+    longer = sum(len(tokenizer(text)["input_ids"]) > 16 for text in SAMPLE)
+    assert embedder.max_tokens == 16 and embedder.truncated == longer > 0
+
+
+def test_cache_keeps_runtimes_and_calibrations_apart(tmp_path):
+    names = {make("torch").cache_name, make("onnx").cache_name, make("openvino").cache_name,
+             make("openvino", "int8").cache_name,
+             Embedder(backend="openvino", quantize="int8",
+                      calibration_texts=TEXTS[:64]).cache_name}
+    assert len(names) == 5
+    paths = {EmbeddingCache(tmp_path, name).path for name in names}
+    assert len(paths) == 5
+
+
+def test_a_changed_export_is_refused():
+    with pytest.raises(HashIndexError, match="differs from the one the index was built with"):
+        make("openvino", expected_sha256="0" * 64).embed(["a text"])
+
+
+def write_docs(path, texts):
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n"
+                            for i, t in enumerate(texts)))
+    return path
+
+
+def test_int8_index_carries_its_model_and_finds_its_own_documents(tmp_path, monkeypatch):
+    docs = write_docs(tmp_path / "docs.jsonl", TEXTS[:80])
+    report = build_index(BuildConfig(input=str(docs), out=str(tmp_path / "idx"), bits=32,
+                                     quantize="int8", cache_dir=str(tmp_path / "cache"),
+                                     show_progress=False), train_config=FAST_TRAIN)
+    assert report.embedded == 80
+    index = HashIndex.open(tmp_path / "idx")
+    record = index.manifest.embedding
+    assert record["backend"] == "openvino" and record["quantize"] == "int8"
+    assert "80 documents from the first 80" in record["calibration"]
+    assert (tmp_path / "idx" / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE).exists()
+    info = CliRunner().invoke(main, ["info", str(tmp_path / "idx")]).output
+    assert "embedded by          openvino, quantize int8, calibrated on 80 documents" in info
+    # a copy of the index on a machine whose cache is empty embeds queries the same way
+    monkeypatch.setenv("HASHINDEX_CACHE", str(tmp_path / "empty-cache"))
+    index = HashIndex.open(tmp_path / "idx")
+    for row in (0, 17, 55):
+        hit = index.search(TEXTS[row], k=1).hits[0]
+        assert hit.distance == 0 and hit.id == f"d{row}"
+    assert not (tmp_path / "empty-cache").exists()
+
+
+def test_fp32_export_is_remade_and_checked_when_the_cache_is_gone(tmp_path, monkeypatch):
+    docs = write_docs(tmp_path / "docs.jsonl", TEXTS[:60])
+    build_index(BuildConfig(input=str(docs), out=str(tmp_path / "idx"), bits=32,
+                            embed_backend="onnx", cache_dir=str(tmp_path / "cache"),
+                            show_progress=False), train_config=FAST_TRAIN)
+    monkeypatch.setenv("HASHINDEX_CACHE", str(tmp_path / "other-cache"))
+    index = HashIndex.open(tmp_path / "idx")
+    assert index.manifest.embedding["backend"] == "onnx"
+    hit = index.search(TEXTS[7], k=1).hits[0]
+    assert hit.distance == 0 and hit.id == "d7"
+    assert index.embedder().backend == "onnx"
+    # the same build with torch embeds everything again: its numbers are cached apart
+    report = build_index(BuildConfig(input=str(docs), out=str(tmp_path / "idx2"), bits=32,
+                                     embed_backend="torch", cache_dir=str(tmp_path / "cache"),
+                                     show_progress=False), train_config=FAST_TRAIN)
+    assert report.embedded == 60
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--embed-backend", "bogus"], "--embed-backend 'bogus' is unknown"),
+    (["--embed-backend", "torch", "--quantize", "int8"], "--quantize 'int8' is not available"),
+    (["--quantize", "int4"], "--quantize 'int4' is not available"),
+    (["--device", "cuda"], "--device cuda needs --embed-backend torch"),
+    (["--embed-workers", "0"], "--embed-workers 0 must be at least 1"),
+])
+def test_bad_runtime_flags_are_one_line(tmp_path, flags, fragment):
+    docs = write_docs(tmp_path / "docs.jsonl", TEXTS[:5])
+    result = CliRunner().invoke(main, ["build", str(docs), "--out", str(tmp_path / "idx"),
+                                       "--quiet", *flags])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], lines
+    assert not (tmp_path / "idx").exists()
+
+
+def test_a_dead_worker_is_one_error():
+    import os
+    import signal
+
+    pooled = make("openvino", batch_size=8, workers=2)
+    try:
+        pooled.embed(TEXTS[:40])
+        victim = next(iter(pooled._pool.executor._processes))
+        os.kill(victim, signal.SIGKILL)
+        with pytest.raises(HashIndexError, match="an embedding worker died"):
+            pooled.embed(TEXTS[40:80])
+    finally:
+        pooled.close()
