@@ -144,22 +144,22 @@ class Embedder:
 
     def _exported_runner(self):
         from hashindex.embedding.cache import default_cache_dir
-        from hashindex.embedding.export import exported_model
+        from hashindex.embedding.export import COMPILED_DIR, export_checksum, exported_model
         from hashindex.embedding.runners import RUNNERS
-        from hashindex.store.manifest import sha256_file
 
+        cache_dir = Path(self.cache_dir or default_cache_dir())
         source = self.model_file or exported_model(
-            self._model, self.name, self.quantize, self.cache_dir or default_cache_dir(),
-            self.calibration_texts)
+            self._model, self.name, self.quantize, cache_dir, self.calibration_texts)
         self._sha256 = (hashlib.sha256(source).hexdigest() if isinstance(source, bytes)
-                        else sha256_file(source))
+                        else export_checksum(source))
         if self.expected_sha256 and self._sha256 != self.expected_sha256:
             where = "the index's copy" if isinstance(source, bytes) else str(source)
             raise HashIndexError(
                 f"the {self.backend} export of {self.name!r} ({where}) differs from the one the "
                 "index was built with (another torch or model version?); query with an "
                 "embedding, or rebuild the index")
-        return RUNNERS[self.backend](source, self.threads, self.pin_threads)
+        return RUNNERS[self.backend](source, self.threads, self.pin_threads,
+                                     cache_dir / COMPILED_DIR)
 
     @property
     def spec(self) -> EmbeddingSpec:
