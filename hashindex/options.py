@@ -60,6 +60,9 @@ def check_options(options) -> None:
         if low is None and high is None:
             continue
         for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise HashIndexError(f"option {item.name}={v!r} is not a number: "
+                                     f"{describe_range(item)}")
             below = low is not None and (v <= low if meta.get("low_open") else v < low)
             above = high is not None and v > high
             if below or above or (isinstance(v, float) and not math.isfinite(v)):

@@ -91,8 +91,9 @@ def register_commands() -> None:
     from hashindex.app.cli.catalog import backends, variants
     from hashindex.app.cli.info import info
     from hashindex.app.cli.query import query
+    from hashindex.app.cli.serve import serve
 
-    for command in (build, query, info, variants, backends, bench):
+    for command in (build, query, info, variants, backends, bench, serve):
         main.add_command(command)
 
 
