@@ -103,6 +103,7 @@ class HashIndex:
                 f"manifest says {len(self)}; rebuild the index"
             )
         self._backends: dict[str, Backend] = {"table": table}
+        self._rows_by_id: dict[str, int] | None = None
         self._faiss_files = BACKENDS[manifest.backend].backend_class().open_files(
             root / FAISS_DIR)
         self.encoder = read_code_encoder(root / ENCODER_DIR)  # numpy arrays, no torch
@@ -328,6 +329,17 @@ class HashIndex:
             order = np.lexsort((rows, distances))
         top = order[: request.k]
         return rows[top], distances[top], scores[top], use_cosine
+
+    def document(self, doc_id: str) -> Hit:
+        """One document by id, with its metadata (distance 0, score 1: itself). The id → row
+        map is read from the shards on first use."""
+        if self._rows_by_id is None:
+            self._rows_by_id = {str(i): row for row, i in
+                                enumerate(self.shards.column(ID_COLUMN))}
+        row = self._rows_by_id.get(str(doc_id))
+        if row is None:
+            raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")
+        return self.hits(np.array([row]), np.zeros(1, np.int64), np.ones(1))[0]
 
     def hits(self, rows: np.ndarray, distances: np.ndarray, scores: np.ndarray) -> list[Hit]:
         """Id, text and metadata of the given rows, from the shards."""

@@ -313,3 +313,12 @@ def test_train_options_reach_the_manifest(tmp_path, source):
                      "seed is not an option; pass --seed")
     assert_bad_input(run(*build_args(source, tmp_path / "o", "--train-option",
                                      "neighbourhood=0")), "neighbourhood")
+
+
+def test_get_prints_one_document(built):
+    result = run("get", built, "d0007", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["id"] == "d0007" and record["text"] == corpus(60)[7]["text"]
+    assert record["metadata"]["topic"] == corpus(60)[7]["topic"]
+    assert_bad_input(run("get", built, "nope"), "no document with id 'nope'")

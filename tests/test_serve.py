@@ -127,3 +127,22 @@ def test_a_port_in_use_is_one_line_exit_2(service):
     lines = [line for line in result.stderr.strip().splitlines() if line]
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert f"--port {port}" in lines[0]
+
+
+def test_batch_equals_single_queries(service):
+    url, _, _ = service
+    queries = [{"text": TEXTS[i], "k": 3} for i in (1, 2, 30)]
+    batch = httpx.post(url + "/search/batch", json={"queries": queries}).json()["results"]
+    singles = [httpx.post(url + "/search", json=q).json() for q in queries]
+    assert [[h["id"] for h in r["hits"]] for r in batch] == \
+        [[h["id"] for h in r["hits"]] for r in singles]
+    bad = httpx.post(url + "/search/batch", json={"queries": [queries[0], {"text": "x", "k": 0}]})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("queries[1]: k=0")
+
+
+def test_documents_by_id(service):
+    url, _, _ = service
+    answer = httpx.get(url + "/documents/d12").json()
+    assert answer == {"id": "d12", "text": TEXTS[12], "metadata": {"n": 12}}
+    missing = httpx.get(url + "/documents/nope")
+    assert missing.status_code == 404 and "no document with id 'nope'" in missing.json()["error"]

@@ -77,6 +77,13 @@ class ShardReader:
             self._cache.popitem(last=False)
         return table
 
+    def column(self, name: str) -> list:
+        """One column of every row, in row order (read once for an id lookup)."""
+        values: list = []
+        for number in range(len(self._files)):
+            values.extend(self._file(number).read(columns=[name]).column(name).to_pylist())
+        return values
+
     def take(self, rows: np.ndarray) -> pa.Table:
         """The rows (global ids) in the order given, as one table."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -34,6 +34,12 @@ class SearchBody(BaseModel):
     rerank_candidates: int | None = None
 
 
+class BatchBody(BaseModel):
+    """Many searches in one request, each as POST /search takes it."""
+
+    queries: list[SearchBody]
+
+
 def query_of(body: SearchBody, index):
     given = [name for name in ("text", "embedding", "code") if getattr(body, name) is not None]
     if len(given) != 1:
@@ -108,8 +114,7 @@ def create_app(index_path: str, max_k: int = 1000) -> FastAPI:
     def info():
         return state["index"].manifest.to_dict()
 
-    @app.post("/search")
-    def search(body: SearchBody):
+    def run_search(body: SearchBody) -> dict:
         index = state["index"]
         if not 1 <= body.k <= max_k:
             raise HashIndexError(f"k={body.k} is out of range: use 1 to {max_k}")
@@ -118,5 +123,30 @@ def create_app(index_path: str, max_k: int = 1000) -> FastAPI:
                               backend=body.backend, backend_options=body.backend_options,
                               rerank_candidates=body.rerank_candidates)
         return result_json(result, time.perf_counter() - started)
+
+    @app.post("/search")
+    def search(body: SearchBody):
+        return run_search(body)
+
+    @app.post("/search/batch")
+    def search_batch(body: BatchBody):
+        """Each query answered as /search would; the first bad one names its position."""
+        if len(body.queries) > max_k:
+            raise HashIndexError(f"queries: {len(body.queries)} in one batch; at most {max_k}")
+        out = []
+        for position, query in enumerate(body.queries):
+            try:
+                out.append(run_search(query))
+            except HashIndexError as error:
+                raise HashIndexError(f"queries[{position}]: {error}") from None
+        return {"results": out}
+
+    @app.get("/documents/{doc_id:path}")
+    def document(doc_id: str):
+        try:
+            hit = state["index"].document(doc_id)
+        except HashIndexError as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
+        return {"id": hit.id, "text": hit.text, "metadata": hit.metadata}
 
     return app
