@@ -24,6 +24,15 @@ class Candidates:
     exact: bool
     scanned: bool = False  # every code was compared
 
+    @classmethod
+    def ranked(cls, rows, distances, radius, buckets, documents, exact, scanned=False
+               ) -> Candidates:
+        """From rows and their distances in any order: ranked by distance, then row id."""
+        order = np.lexsort((rows, distances))
+        return cls(rows=rows[order], distances=distances[order], radius=int(radius),
+                   buckets_touched=int(buckets), documents_touched=int(documents),
+                   exact=exact, scanned=scanned)
+
     def nearest(self, count: int) -> Candidates:
         """The first `count` (rows come ranked by distance, then row): a re-rank budget
         scores exactly that many vectors, not every tie of the ball's last radius."""

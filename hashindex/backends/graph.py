@@ -100,11 +100,8 @@ class GraphBackend(Backend):
             self.visits.generation)
         keep = distances <= max_radius
         rows, distances = rows[keep], distances[keep]
-        order = np.lexsort((rows, distances))
-        return Candidates(rows=rows[order], distances=distances[order],
-                          radius=int(distances.max()) if len(distances) else 0,
-                          buckets_touched=int(expanded), documents_touched=int(compared),
-                          exact=False)
+        return Candidates.ranked(rows, distances, distances.max() if len(distances) else 0,
+                                 expanded, compared, exact=False)
 
 
 @njit(cache=True, nogil=True, inline="always")

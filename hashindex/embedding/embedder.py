@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_runtime
+from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_embedding_settings
 from hashindex.errors import HashIndexError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -77,16 +77,11 @@ class Embedder:
                  calibration_texts: list[str] | None = None, calibration: str = "",
                  model_file: Path | bytes | None = None, expected_sha256: str = "",
                  max_tokens: int = 0, workers: int = 1, pin_threads: bool = True):
-        check_runtime(backend, quantize)
-        if device != "cpu" and backend != "torch":
-            raise HashIndexError(f"--device {device} needs --embed-backend torch; "
-                                 f"{backend} runs on the CPU here")
+        check_embedding_settings(backend, quantize, device, workers)
         self.name = canonical_model_name(model)
         self.batch_size = batch_size
         self.device = device
         self.backend, self.quantize = backend, quantize
-        if workers < 1:
-            raise HashIndexError(f"--embed-workers {workers} must be at least 1")
         self.workers = workers
         self.pin_threads = pin_threads  # False in a pool's workers (they would share cores)
         cores = max(1, os.cpu_count() or 1)
@@ -163,9 +158,16 @@ class Embedder:
 
     @property
     def spec(self) -> EmbeddingSpec:
-        """What this embedder runs, for the manifest (loads the model to checksum an export)."""
-        if self.backend != "torch":
-            self._load()
+        """What this embedder runs, for the manifest. An export already on disk is checksummed
+        from the file beside it: a rebuild whose texts are all cached loads no model."""
+        if self.backend != "torch" and not self._sha256:
+            from hashindex.embedding.export import export_checksum
+
+            path = self._export_path()
+            if path is not None and path.exists():
+                self._sha256 = export_checksum(path)
+            else:
+                self._load()
         return EmbeddingSpec(self.name, self.backend, self.quantize, self.calibration,
                              self._sha256, self.requested_tokens)
 
@@ -182,21 +184,26 @@ class Embedder:
         return name + (f"-{texts_digest(self.calibration_texts or [])}"
                        if self.quantize == "int8" else "")
 
+    def _export_path(self) -> Path | None:
+        """The export file this embedder runs (made or not; None: torch, or a carried copy
+        held as bytes)."""
+        if self.backend == "torch" or isinstance(self.model_file, bytes):
+            return None
+        if self.model_file is not None:
+            return self.model_file
+        from hashindex.embedding.cache import default_cache_dir
+        from hashindex.embedding.export import export_path
+
+        return export_path(Path(self.cache_dir or default_cache_dir()), self.name,
+                           self.quantize, self.calibration_texts)
+
     @property
     def exported_file(self) -> Path | None:
-        """The exported model file in use (None for torch)."""
-        if self.backend == "torch":
-            return None
-        self._load()
-        from hashindex.embedding.cache import default_cache_dir
-        from hashindex.embedding.export import MODEL_FILE, export_folder, texts_digest
-
-        if isinstance(self.model_file, Path):
-            return self.model_file
-        calibration = texts_digest(self.calibration_texts) if self.quantize == "int8" else ""
-        folder = export_folder(self.cache_dir or default_cache_dir(), self.name, self.quantize,
-                               calibration)
-        return folder / MODEL_FILE
+        """The exported model file in use, made if it is not yet (None for torch)."""
+        path = self._export_path()
+        if path is not None and not path.exists():
+            self._load()
+        return path
 
     @property
     def max_tokens(self) -> int:
@@ -263,6 +270,8 @@ class Embedder:
     def _embed_batch(self, model, texts: list[str]) -> np.ndarray:
         import torch
 
+        from hashindex.embedding.export import INPUT_NAMES
+
         features = model.preprocess(texts)
         self.truncated += self._count_longer(model, texts)
         with torch.inference_mode():
@@ -272,8 +281,7 @@ class Embedder:
                 vectors = model(features)["sentence_embedding"]
             else:
                 feed = {name: features[name].numpy().astype(np.int64)
-                        for name in ("input_ids", "token_type_ids", "attention_mask")
-                        if name in features}
+                        for name in INPUT_NAMES if name in features}
                 features["token_embeddings"] = torch.from_numpy(self._runner(feed))
                 for module in list(model)[1:]:
                     features = module(features)

@@ -163,14 +163,20 @@ def quantize_int8(fp32_path: Path, out_path: Path, model, calibration_texts: lis
                     calibrate_method=CalibrationMethod.MinMax)
 
 
+def export_path(cache_dir: Path, model_name: str, quantize: str,
+                calibration_texts: list[str] | None = None) -> Path:
+    """Where the export for (model, quantization, calibration texts) lives, made or not."""
+    calibration = texts_digest(calibration_texts or []) if quantize == "int8" else ""
+    return export_folder(cache_dir, model_name, quantize, calibration) / MODEL_FILE
+
+
 def exported_model(model, model_name: str, quantize: str, cache_dir: Path,
                    calibration_texts: list[str] | None = None) -> Path:
     """The exported model file for (model, quantization, calibration texts), made on first use
     and kept under cache_dir/exports/."""
-    calibration = texts_digest(calibration_texts) if quantize == "int8" else ""
     if quantize == "int8" and not calibration_texts:
         raise HashIndexError("int8 quantization needs calibration texts (sample documents)")
-    folder = export_folder(cache_dir, model_name, quantize, calibration)
+    folder = export_path(cache_dir, model_name, quantize, calibration_texts).parent
     if (folder / MODEL_FILE).exists():
         return folder / MODEL_FILE
     try:

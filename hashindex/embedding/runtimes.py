@@ -43,3 +43,16 @@ def check_runtime(name: str, quantize: str = "none") -> Runtime:
         raise HashIndexError(f"--quantize {quantize!r} is not available with --embed-backend "
                              f"{name}; it takes {', '.join(runtime.quantizations)}")
     return runtime
+
+
+def check_embedding_settings(backend: str, quantize: str = "none", device: str = "cpu",
+                             workers: int = 1) -> Runtime:
+    """Every embedding setting at once, one line naming the flag (the build checks them before
+    reading anything; the Embedder again for the Python API)."""
+    runtime = check_runtime(backend, quantize)
+    if device != "cpu" and backend != "torch":
+        raise HashIndexError(f"--device {device} needs --embed-backend torch; {backend} runs "
+                             "on the CPU here")
+    if workers < 1:
+        raise HashIndexError(f"--embed-workers {workers} must be at least 1")
+    return runtime

@@ -73,11 +73,7 @@ class TableBackend(Backend):
 
     @staticmethod
     def candidates(rows, distances, radius, buckets, documents, scanned) -> Candidates:
-        """Rows ranked by distance, then row id."""
-        order = np.lexsort((rows, distances))
-        return Candidates(rows=rows[order], distances=distances[order], radius=radius,
-                          buckets_touched=buckets, documents_touched=documents, exact=True,
-                          scanned=scanned)
+        return Candidates.ranked(rows, distances, radius, buckets, documents, True, scanned)
 
     def scan(self, query_code, first_radius, max_radius, still_wanted):
         """Rows at distance first_radius..R from one pass over every code, R the smallest

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,9 +68,9 @@ def bbc_news_texts() -> tuple[list[str], list[str]]:
 
 
 def stdlib_docs_texts() -> tuple[list[str], list[str]]:
-    from indexer.samples import SAMPLE_PATH
+    from indexer.samples import bundled_sample_records
 
-    records = [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines() if line]
+    records = bundled_sample_records()
     return [r["text"] for r in records], [r["module"] for r in records]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS, check_backend
 from hashindex.codes import check_bits
 from hashindex.embedding.embedder import DEFAULT_MODEL
-from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_runtime
+from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_embedding_settings
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant
 from hashindex.options import Options
@@ -57,16 +57,13 @@ class BuildConfig:
     def check(self) -> None:
         """Every setting that needs no file: fails in a second, before anything is read."""
         check_bits(self.bits)
-        check_runtime(self.embed_backend, self.quantize)
         if self.device not in ("cpu", "cuda"):
             raise HashIndexError(f"--device {self.device!r}: choose cpu or cuda")
-        if self.device != "cpu" and self.embed_backend != "torch":
-            raise HashIndexError(f"--device {self.device} needs --embed-backend torch")
+        check_embedding_settings(self.embed_backend, self.quantize, self.device,
+                                 self.embed_workers)
         if self.max_tokens < 0:
             raise HashIndexError(f"--max-tokens {self.max_tokens} must be 0 (the model's own) "
                                  "or more")
-        if self.embed_workers < 1:
-            raise HashIndexError(f"--embed-workers {self.embed_workers} must be at least 1")
         if self.embed_threads < 0:
             raise HashIndexError(f"--embed-threads {self.embed_threads} must be 0 (every core) "
                                  "or more")

@@ -57,8 +57,6 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
                 else:
                     vectors, computed = embed_with_cache(batch.texts, embedder, cache)
                     report.embedded += computed
-                    report.truncated = getattr(embedder, "truncated", 0)
-                    report.max_tokens = getattr(embedder, "max_tokens", 0)
                 clock.add("embed", started)
                 if dim is not None and vectors.shape[1] != dim:
                     raise HashIndexError(f"{stream.path}: embedding dimension changed mid-file")
@@ -77,6 +75,9 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
         skipped = f" ({report.skipped} empty rows skipped)" if report.skipped else ""
         raise HashIndexError(f"{stream.path}: no documents to index{skipped}")
     report.documents = count
+    report.truncated = getattr(embedder, "truncated", 0)
+    if report.truncated:  # the length, only then: reading it loads the model
+        report.max_tokens = embedder.max_tokens
     return count, dim, unify_metadata(schemas, stream.path)
 
 
