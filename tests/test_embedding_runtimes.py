@@ -167,3 +167,31 @@ def test_a_dead_worker_is_one_error():
             pooled.embed(TEXTS[40:80])
     finally:
         pooled.close()
+
+
+def test_an_export_killed_midway_is_cleaned_up_by_the_next(tmp_path):
+    """kill -9 while the model is being exported: no index, no export published; the next
+    build removes the dead export's folder, exports again and publishes."""
+    import os
+    import subprocess
+    import sys
+
+    from hashindex.faults import KILL_AT
+
+    docs = write_docs(tmp_path / "docs.jsonl", TEXTS[:20])
+    command = [sys.executable, "-m", "hashindex.app.cli", "build", str(docs), "--out",
+               str(tmp_path / "idx"), "--bits", "16", "--epochs", "1", "--quiet",
+               "--embed-backend", "onnx", "--cache-dir", str(tmp_path / "cache")]
+    killed = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, KILL_AT: "export"})
+    assert killed.returncode == -9, killed.stderr
+    exports = tmp_path / "cache" / "exports"
+    assert [p for p in exports.iterdir() if ".tmp-" in p.name]
+    assert not (tmp_path / "idx").exists()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "left by a build that died" in again.stderr
+    assert [p.name for p in exports.iterdir()] == [next(exports.iterdir()).name]
+    assert (next(exports.iterdir()) / "model.onnx.sha256").exists()
+    hits = HashIndex.open(tmp_path / "idx").search(TEXTS[3], k=20).hits
+    assert any(h.id == "d3" and h.distance == 0 for h in hits)

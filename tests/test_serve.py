@@ -127,6 +127,10 @@ def test_a_port_in_use_is_one_line_exit_2(service):
     lines = [line for line in result.stderr.strip().splitlines() if line]
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert f"--port {port}" in lines[0]
+    result = subprocess.run([sys.executable, "-m", "hashindex.app.cli", "serve",
+                             str(index_path), "--port", "99999"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--port 99999 is out of range" in result.stderr
 
 
 def test_batch_equals_single_queries(service):

@@ -14,15 +14,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
 from hashindex.store.manifest import sha256_file
+from hashindex.store.publish import Staging
 
 EXPORTS_DIR = "exports"
 MODEL_FILE = "model.onnx"
@@ -179,14 +179,12 @@ def exported_model(model, model_name: str, quantize: str, cache_dir: Path,
     folder = export_path(cache_dir, model_name, quantize, calibration_texts).parent
     if (folder / MODEL_FILE).exists():
         return folder / MODEL_FILE
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
-    except OSError as error:
-        raise HashIndexError(f"--cache-dir {cache_dir}: cannot write the exported model there "
-                             f"({error}); pass a writable --cache-dir") from None
-    try:
+    # a locked staging folder beside the export, renamed into place when complete; the
+    # leftovers of an export killed mid-way are removed by the next one (store/publish.py)
+    staging = Staging(folder, flag="--cache-dir")
+    with staging as work:
         export_fp32(model, work / MODEL_FILE)
+        fault_point("export")
         if quantize == "int8":
             fp32 = work / "fp32.onnx"
             os.replace(work / MODEL_FILE, fp32)
@@ -197,20 +195,14 @@ def exported_model(model, model_name: str, quantize: str, cache_dir: Path,
                                      f"({str(error).splitlines()[0]}); use --quantize none"
                                      ) from None
             for leftover in work.iterdir():
-                if leftover.name not in (MODEL_FILE, CHECKSUM_FILE):
+                if leftover.name != MODEL_FILE:
                     leftover.unlink()
-        with open(work / MODEL_FILE, "rb") as handle:
-            os.fsync(handle.fileno())
-        digest = sha256_file(work / MODEL_FILE)
-        with open(work / CHECKSUM_FILE, "w") as handle:  # read at every load, not re-hashed
-            handle.write(digest + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.rename(work, folder)
-        except OSError:  # another process published the same export first: keep theirs
-            if not (folder / MODEL_FILE).exists():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        # read at every load instead of hashing the file again
+        (work / CHECKSUM_FILE).write_text(sha256_file(work / MODEL_FILE) + "\n")
+        if not (folder / MODEL_FILE).exists():  # else another process published it: keep theirs
+            try:
+                staging.publish()
+            except OSError:
+                if not (folder / MODEL_FILE).exists():
+                    raise
     return folder / MODEL_FILE

@@ -225,8 +225,9 @@ class Staging:
         staging.publish()
     """
 
-    def __init__(self, target: Path):
+    def __init__(self, target: Path, flag: str = "--out"):
         self.target = target
+        self.flag = flag  # what a path error names (--out, --cache-dir, …)
         self.folder: Path | None = None
         self.removed: list[tuple[Path, int]] = []
         self._lock_fd: int | None = None
@@ -240,7 +241,7 @@ class Staging:
             fd, lock = tempfile.mkstemp(prefix=f"{self.target.name}.tmp-", suffix=LOCK_SUFFIX,
                                         dir=parent)
         except OSError as error:
-            raise path_error(error, f"--out {self.target}") from None
+            raise path_error(error, f"{self.flag} {self.target}") from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd, self._lock = fd, Path(lock)

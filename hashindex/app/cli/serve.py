@@ -11,6 +11,8 @@ def check_port_free(host: str, port: int) -> None:
     """A one-line error before loading anything when the port is taken."""
     import socket
 
+    if not 1 <= port <= 65535:
+        raise HashIndexError(f"--port {port} is out of range: use 1 to 65535")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
