@@ -8,16 +8,21 @@ nearest by code (ties by row) are then ranked by cosine alone: the recall-versus
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from hashindex.backends import BACKENDS, check_backend
-from hashindex.backends.base import Backend, Candidates
+from hashindex.backends.base import Backend, Candidates, empty_candidates
+from hashindex.bitops import code_words
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
+from hashindex.filters import MetadataFilter, parse_filter
 from hashindex.model_io import read_code_encoder
 from hashindex.store.layout import (
     ENCODER_DIR,
@@ -35,6 +40,18 @@ from hashindex.vectors import VectorStore
 
 # A rebuild that publishes while an index is being opened makes the open start again.
 OPEN_ATTEMPTS = 5
+# A filtered search widens the ball until k documents pass; once it would gather this share of
+# the index, scanning the codes of the admitted rows alone is cheaper (and exact).
+FILTER_SCAN_SHARE = 0.25
+FILTER_MASKS_KEPT = 32  # recent filters' row masks, kept for a service's repeated filters
+
+
+@dataclass(frozen=True)
+class Like:
+    """A query by a stored document: its own embedding (its code where the index keeps no
+    embeddings); the document itself is left out of the results."""
+
+    id: str
 
 
 @dataclass
@@ -60,6 +77,8 @@ class SearchResult:
     query_code: bytes = b""
     notes: list[str] = field(default_factory=list)
     scanned: bool = False  # every code was compared (a full scan)
+    filter_examined: int | None = None  # candidates checked against the metadata filter
+    filter_passed: int | None = None  # of which passed
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,7 @@ class SearchRequest:
     rerank_candidates: int | None = None  # gather N candidates, rank them by cosine alone
     backend_options: dict = field(default_factory=dict)  # the backend's query knobs
     knobs: object = field(default=None, compare=False, repr=False)  # the same, parsed
+    where: MetadataFilter | None = None  # only rows whose metadata pass it
 
     @property
     def wanted(self) -> int:
@@ -104,6 +124,10 @@ class HashIndex:
             )
         self._backends: dict[str, Backend] = {"table": table}
         self._rows_by_id: dict[str, int] | None = None
+        self._codes: np.ndarray | None = None
+        self._columns: dict[str, object] = {}
+        self._masks: OrderedDict[MetadataFilter, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # a service searches from many threads
         self._faiss_files = BACKENDS[manifest.backend].backend_class().open_files(
             root / FAISS_DIR)
         self.encoder = read_code_encoder(root / ENCODER_DIR)  # numpy arrays, no torch
@@ -152,6 +176,11 @@ class HashIndex:
             self._embedder = Embedder.from_spec(spec, model_file=carried)
         return self._embedder
 
+    def adopt_embedder(self, embedder) -> None:
+        """Use a text model already loaded (a service swapping in a new build of the same
+        model keeps the one it has)."""
+        self._embedder = embedder
+
     def backend(self, name: str = "table") -> Backend:
         check_backend(name)
         if name not in self._backends:
@@ -166,11 +195,56 @@ class HashIndex:
         return self._backends[name]
 
     def all_codes(self) -> np.ndarray:
-        """Every document's code in row order, rebuilt from the hash table."""
-        table = self.backend("table").table
-        codes = np.empty((len(self), self.bits // 8), dtype=np.uint8)
-        codes[np.asarray(table.rows)] = keys_to_codes(np.asarray(table.keys), self.bits // 8)
-        return codes
+        """Every document's code in row order, rebuilt from the hash table once."""
+        if self._codes is None:
+            table = self.backend("table").table
+            codes = np.empty((len(self), self.bits // 8), dtype=np.uint8)
+            codes[np.asarray(table.rows)] = keys_to_codes(np.asarray(table.keys),
+                                                          self.bits // 8)
+            self._codes = codes
+        return self._codes
+
+    def filter_columns(self) -> dict:
+        """The columns a filter may name (id and the metadata), with their arrow types."""
+        schema = self.shards.schema
+        return {name: schema.field(name).type for name in [ID_COLUMN, *self.metadata_columns]
+                if name in schema.names}
+
+    def admitted(self, where: MetadataFilter) -> np.ndarray:
+        """bool[rows] of the rows a filter admits; columns and recent masks are kept."""
+        with self._lock:
+            mask = self._masks.get(where)
+            if mask is not None:
+                self._masks.move_to_end(where)
+                return mask
+
+            def column(name):
+                if name not in self._columns:
+                    self._columns[name] = self.shards.column_array(name)
+                return self._columns[name]
+
+            mask = where.mask(column)
+            self._masks[where] = mask
+            if len(self._masks) > FILTER_MASKS_KEPT:
+                self._masks.popitem(last=False)
+            return mask
+
+    def row_of(self, doc_id) -> int:
+        """A document's row by id; the id → row map is read from the shards on first use."""
+        if self._rows_by_id is None:
+            self._rows_by_id = {str(i): row for row, i in
+                                enumerate(self.shards.column(ID_COLUMN))}
+        row = self._rows_by_id.get(str(doc_id))
+        if row is None:
+            raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")
+        return row
+
+    def stored_query(self, like: Like) -> tuple[np.ndarray, int]:
+        """(the document's stored embedding, or its code, and its row) for a Like query."""
+        row = self.row_of(like.id)
+        if self.vectors is not None:
+            return self.vectors.rows(np.array([row]))[0], row
+        return self.all_codes()[row].copy(), row
 
     # ---- queries -----------------------------------------------------------------------
     def query_code(self, query, encode: bool = True) -> tuple[np.ndarray | None,
@@ -203,9 +277,11 @@ class HashIndex:
 
     def request(self, k: int = 10, *, max_radius: int | None = None, rerank: bool = True,
                 backend: str = "table", rerank_candidates: int | None = None,
-                backend_options: dict | None = None) -> SearchRequest:
+                backend_options: dict | None = None, filter: dict | None = None
+                ) -> SearchRequest:
         """A SearchRequest with every field checked against this index, before anything is
-        loaded or embedded; backend_options are merged over the index's stored defaults."""
+        loaded or embedded; backend_options are merged over the index's stored defaults;
+        `filter` on metadata as hashindex/filters.py describes."""
         check_integer("k", k)
         if k < 1:
             raise HashIndexError(f"k={k} must be at least 1")
@@ -228,11 +304,13 @@ class HashIndex:
                 )
         stored = self.manifest.backend_options if backend == self.manifest.backend else {}
         knobs = BACKENDS[backend].query_options(stored, dict(backend_options or {}))
+        where = parse_filter(filter, self.filter_columns())
         return SearchRequest(k, max_radius, bool(rerank), backend, rerank_candidates,
-                             knobs.to_dict(), knobs)
+                             knobs.to_dict(), knobs, where)
 
     def search(self, query, k: int = 10, **options) -> SearchResult:
-        """One query (text, a float embedding or a uint8 code); options as in `request`."""
+        """One query (text, a float embedding, a uint8 code or Like(id)); options as in
+        `request`."""
         return self.run(query, self.request(k, **options))
 
     def search_batch(self, queries: list, k: int = 10, **options) -> list[SearchResult]:
@@ -245,6 +323,8 @@ class HashIndex:
         texts = [q for q in queries if isinstance(q, str)]
         if texts and any(not t.strip() for t in texts):
             raise HashIndexError("a query text is empty; pass some words to search for")
+        liked = [self.stored_query(q) if isinstance(q, Like) else (q, None) for q in queries]
+        queries, excluded = [q for q, _ in liked], [row for _, row in liked]
         embedded = iter(self.embedder().embed(texts)) if texts else iter(())
         prepared = [self.query_code(next(embedded) if isinstance(q, str) else q, encode=False)
                     for q in queries]
@@ -253,7 +333,8 @@ class HashIndex:
             codes = self.encoder.encode(np.stack([prepared[i][1] for i in floats]))
             for i, code in zip(floats, codes):
                 prepared[i] = (code, prepared[i][1])
-        found = [self.candidates(code, request) for code, _ in prepared]
+        found = [self.candidates(code, request, row)
+                 for (code, _), row in zip(prepared, excluded)]
         scores = self.batch_scores(found, prepared, request)
         return [self.result(candidates, code, embedding, request, score)
                 for candidates, (code, embedding), score in zip(found, prepared, scores)]
@@ -276,12 +357,22 @@ class HashIndex:
 
     def run(self, query, request: SearchRequest) -> SearchResult:
         """A query under a request already checked by `request`."""
+        excluded = None
+        if isinstance(query, Like):
+            query, excluded = self.stored_query(query)
         code, embedding = self.query_code(query)
-        return self.result(self.candidates(code, request), code, embedding, request)
+        return self.result(self.candidates(code, request, excluded), code, embedding, request)
 
     def result(self, candidates: Candidates, code, embedding, request: SearchRequest,
                scores: np.ndarray | None = None) -> SearchResult:
         rows, distances, scores, reranked = self.order(candidates, embedding, request, scores)
+        examined, passed = candidates.filtered or (None, None)
+        notes = [] if len(candidates.rows) else [f"no document within radius {candidates.radius}"
+                                                 + (" passes the filter" if examined is not None
+                                                    else "")]
+        if passed is not None and 0 < passed < request.k:
+            notes.append(f"only {passed} documents within radius {candidates.radius} pass "
+                         "the filter")
         return SearchResult(
             hits=self.hits(rows, distances, scores),
             radius=candidates.radius,
@@ -292,9 +383,10 @@ class HashIndex:
             backend=request.backend,
             reranked=reranked,
             query_code=bytes(code),
-            notes=[] if len(candidates.rows) else [
-                f"no document within radius {candidates.radius}"],
+            notes=notes,
             scanned=candidates.scanned,
+            filter_examined=examined,
+            filter_passed=passed,
         )
 
     def top_rows(self, embedding: np.ndarray, request: SearchRequest
@@ -305,11 +397,58 @@ class HashIndex:
         rows, _, scores, _ = self.order(self.candidates(code, request), embedding, request)
         return rows, scores
 
-    def candidates(self, code: np.ndarray, request: SearchRequest) -> Candidates:
+    def candidates(self, code: np.ndarray, request: SearchRequest,
+                   excluded: int | None = None) -> Candidates:
+        """The backend's candidates for a code; under a filter (or leaving out a Like query's
+        own row) only admitted rows, the search widened until `wanted` of them pass."""
         radius_cap = self.bits if request.max_radius is None else request.max_radius
-        found = self.backend(request.backend).search(code, request.wanted, radius_cap,
-                                                     request.knobs)
+        if request.where is None and excluded is None:
+            found = self.backend(request.backend).search(code, request.wanted, radius_cap,
+                                                         request.knobs)
+        else:
+            admitted = (self.admitted(request.where) if request.where is not None
+                        else np.ones(len(self), dtype=bool))
+            if excluded is not None:
+                admitted = admitted.copy()
+                admitted[excluded] = False
+            found = self.filtered_candidates(code, request, admitted, radius_cap)
         return found.nearest(request.rerank_candidates) if request.rerank_candidates else found
+
+    def filtered_candidates(self, code, request: SearchRequest, admitted: np.ndarray,
+                            radius_cap: int) -> Candidates:
+        """Ask the backend for more candidates than wanted (by the filter's selectivity),
+        keep the admitted ones, and widen 4× until enough pass or the ball is the cap; once
+        that would gather FILTER_SCAN_SHARE of the index, scan the admitted rows' codes."""
+        count, total = int(np.count_nonzero(admitted)), len(self)
+        wanted = request.wanted
+        backend = self.backend(request.backend)
+        if count == 0:
+            return replace(empty_candidates(backend.exact, radius_cap), filtered=(0, 0))
+        ask = math.ceil(wanted * total / count * 1.25)
+        while ask < FILTER_SCAN_SHARE * total:
+            found = backend.search(code, ask, radius_cap, request.knobs)
+            keep = admitted[found.rows]
+            passed = int(np.count_nonzero(keep))
+            if passed >= wanted or found.radius >= radius_cap or len(found.rows) >= total:
+                return replace(found, rows=found.rows[keep], distances=found.distances[keep],
+                               filtered=(len(found.rows), passed))
+            ask *= 4
+        return self.scan_admitted(code, np.flatnonzero(admitted), wanted, radius_cap)
+
+    def scan_admitted(self, code, rows: np.ndarray, wanted: int, radius_cap: int
+                      ) -> Candidates:
+        """Exact: every admitted row's distance; the smallest radius holding `wanted` of them
+        (ties complete), capped."""
+        query = code_words(np.asarray(code, dtype=np.uint8)[None])
+        distances = np.bitwise_count(code_words(self.all_codes()[rows]) ^ query).sum(
+            axis=1, dtype=np.int64)
+        radius = radius_cap
+        if len(rows) > wanted:
+            radius = min(radius_cap, int(np.partition(distances, wanted - 1)[wanted - 1]))
+        keep = distances <= radius
+        found = Candidates.ranked(rows[keep], distances[keep], radius, 0, len(rows),
+                                  exact=True, scanned=True)
+        return replace(found, filtered=(len(rows), int(np.count_nonzero(keep))))
 
     def order(self, candidates: Candidates, embedding, request: SearchRequest,
               scores: np.ndarray | None = None):
@@ -331,14 +470,8 @@ class HashIndex:
         return rows[top], distances[top], scores[top], use_cosine
 
     def document(self, doc_id: str) -> Hit:
-        """One document by id, with its metadata (distance 0, score 1: itself). The id → row
-        map is read from the shards on first use."""
-        if self._rows_by_id is None:
-            self._rows_by_id = {str(i): row for row, i in
-                                enumerate(self.shards.column(ID_COLUMN))}
-        row = self._rows_by_id.get(str(doc_id))
-        if row is None:
-            raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")
+        """One document by id, with its metadata (distance 0, score 1: itself)."""
+        row = self.row_of(doc_id)
         return self.hits(np.array([row]), np.zeros(1, np.int64), np.ones(1))[0]
 
     def hits(self, rows: np.ndarray, distances: np.ndarray, scores: np.ndarray) -> list[Hit]:

@@ -23,6 +23,7 @@ class Candidates:
     documents_touched: int  # documents whose distance was examined (a full scan: all of them)
     exact: bool
     scanned: bool = False  # every code was compared
+    filtered: tuple[int, int] | None = None  # (examined, passed) under a metadata filter
 
     @classmethod
     def ranked(cls, rows, distances, radius, buckets, documents, exact, scanned=False

@@ -6,6 +6,7 @@ row groups that hold them; recently read row groups are kept in a small LRU cach
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class ShardReader:
         self._group_starts: dict[int, np.ndarray] = {}
         self._cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
         self._cache_groups = cache_groups
+        self._lock = threading.Lock()
         for number, shard in enumerate(shards):
             handle = pq.ParquetFile(pa.memory_map(str(root / shard["file"])))
             if handle.metadata.num_rows != shard["rows"]:
@@ -68,13 +70,15 @@ class ShardReader:
 
     def _group(self, shard: int, group: int) -> pa.Table:
         key = (shard, group)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:  # a service reads from many threads
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         table = self._file(shard).read_row_group(group)
-        self._cache[key] = table
-        if len(self._cache) > self._cache_groups:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = table
+            if len(self._cache) > self._cache_groups:
+                self._cache.popitem(last=False)
         return table
 
     def column(self, name: str) -> list:
@@ -83,6 +87,17 @@ class ShardReader:
         for number in range(len(self._files)):
             values.extend(self._file(number).read(columns=[name]).column(name).to_pylist())
         return values
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._files[0].schema_arrow if self._files else pa.schema([])
+
+    def column_array(self, name: str) -> pa.ChunkedArray:
+        """One column of every row, in row order, as arrow (for filters: no Python objects)."""
+        chunks = [self._file(n).read(columns=[name]).column(name)
+                  for n in range(len(self._files))]
+        return pa.chunked_array([c for chunked in chunks for c in chunked.chunks],
+                                type=self.schema.field(name).type)
 
     def take(self, rows: np.ndarray) -> pa.Table:
         """The rows (global ids) in the order given, as one table."""
