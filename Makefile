@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[dev,bench]"
+# tests/test_search_page.py drives Debian's chromium (through playwright); playwright's own
+# browser download is not available on our machines. Without apt, install chromium yourself.
+	command -v chromium >/dev/null || apt-get install -y -q chromium \
+		|| (apt-get update -q && apt-get install -y -q chromium) \
+		|| sudo -n sh -c 'apt-get update -q && apt-get install -y -q chromium' \
+		|| echo "warning: chromium is not installed; tests/test_search_page.py needs it" >&2
 	touch $@
 
 # Main job: build an index over the bundled sample with the default model and variant, then query it.

@@ -12,7 +12,7 @@ from hashindex.errors import HashIndexError
 
 
 @click.command()
-@click.argument("index")
+@click.argument("index", required=False)
 @click.argument("text", required=False)
 @click.option("-k", "k", default=10, show_default=True, type=int)
 @click.option("--radius", default=None, type=int, help="Largest Hamming radius to search.")
@@ -25,29 +25,62 @@ from hashindex.errors import HashIndexError
 @click.option("--no-rerank", is_flag=True, help="Break distance ties by id, not by cosine.")
 @click.option("--queries", "queries_file", default=None,
               help="File with one query per line (or JSONL with a text field); writes JSONL.")
+@click.option("--where", "where", multiple=True, metavar="COL=VALUE",
+              help="Only documents whose metadata pass: COL=VALUE (repeat a column for one "
+                   "of several values), COL>=V, COL<=V, COL>V, COL<V.")
+@click.option("--like", "like_id", default=None, metavar="ID",
+              help="Search with a stored document's own embedding (or code) instead of a "
+                   "TEXT; the document itself is left out.")
+@click.option("--server", default=None, metavar="URL",
+              help="Send the query to a running `hashindex serve` at URL instead of opening "
+                   "an index: `hashindex query --server URL TEXT`.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
 def query(index, text, k, radius, backend, backend_options, rerank_candidates, no_rerank,
-          queries_file, as_json):
-    """Search INDEX for TEXT (or every query in --queries FILE)."""
-    if (text is None) == (queries_file is None):
-        raise HashIndexError("pass either a query TEXT or --queries FILE")
+          queries_file, where, like_id, server, as_json):
+    """Search INDEX for TEXT (or every query in --queries FILE, or --like ID)."""
+    if server is not None and text is None:
+        index, text = None, index  # `query --server URL TEXT`: no INDEX
+    if server is None and index is None:
+        raise HashIndexError("pass the INDEX to search (or --server URL)")
+    if sum(x is not None for x in (text, queries_file, like_id)) != 1:
+        raise HashIndexError("pass exactly one of a query TEXT, --queries FILE or --like ID")
     check_backend(backend)  # every flag before anything is opened or loaded
     knobs = BACKENDS[backend].parse(backend_options)
+    from hashindex.filters import parse_where  # numpy and pyarrow: not for --help
+
+    spec = parse_where(where)
     queries = read_queries(queries_file) if queries_file else [text]
-    from hashindex.engine import HashIndex
+    if server is not None:
+        from hashindex.app.cli.remote import remote_search
+
+        fields = {"k": k, "radius": radius, "backend": backend, "backend_options": knobs,
+                  "rerank": not no_rerank, "rerank_candidates": rerank_candidates,
+                  "filter": spec or None}
+        asked = ([{"like_id": like_id, **fields}] if like_id is not None
+                 else [{"text": q, **fields} for q in queries])
+        results = remote_search(server, asked)
+        show(queries if like_id is None else [f"like {like_id}"], results,
+             as_json or bool(queries_file))
+        return
+    from hashindex.engine import HashIndex, Like
 
     opened = HashIndex.open(index)
     request = opened.request(k, max_radius=radius, rerank=not no_rerank, backend=backend,
-                             rerank_candidates=rerank_candidates, backend_options=knobs)
+                             rerank_candidates=rerank_candidates, backend_options=knobs,
+                             filter=spec)
     if queries_file:
-        for query_text, result in zip(queries, opened.run_batch(queries, request)):
-            print_json(query_text, result)
+        show(queries, opened.run_batch(queries, request), True)
         return
-    result = opened.run(text, request)
-    if as_json:
-        print_json(text, result)
-    else:
-        print_result_table(text, result)
+    result = opened.run(Like(like_id) if like_id is not None else text, request)
+    show([f"like {like_id}" if like_id is not None else text], [result], as_json)
+
+
+def show(queries: list[str], results: list, as_json: bool) -> None:
+    for query_text, result in zip(queries, results):
+        if as_json:
+            print_json(query_text, result)
+        else:
+            print_result_table(query_text, result)
 
 
 def print_json(query_text: str, result) -> None:
@@ -65,9 +98,15 @@ def result_records(query, result) -> list[dict]:
          "radius": result.radius, "candidates": result.candidates,
          "buckets_touched": result.buckets_touched,
          "documents_touched": result.documents_touched, "scanned": result.scanned,
-         "exact": result.exact}
+         "exact": result.exact, **filter_figures(result)}
         for rank, hit in enumerate(result.hits, start=1)
     ]
+
+
+def filter_figures(result) -> dict:
+    if result.filter_examined is None:
+        return {}
+    return {"filter_examined": result.filter_examined, "filter_passed": result.filter_passed}
 
 
 def print_result_table(query: str, result) -> None:
@@ -86,9 +125,15 @@ def search_figures(result) -> str:
     """What the search examined, in the words a user checks it by."""
     approx = "" if result.exact else " (approximate backend: may miss documents)"
     how = "a full scan of" if result.scanned else "examined"
-    return (f"radius reached {result.radius}: {result.candidates} candidates; {how} "
+    if result.scanned and result.filter_examined is not None and not result.buckets_touched:
+        how = "a scan of the codes the filter admits:"
+    line = (f"radius reached {result.radius}: {result.candidates} candidates; {how} "
             f"{result.documents_touched} documents in {result.buckets_touched} buckets, "
             f"backend {result.backend}{approx}")
+    if result.filter_examined is not None:
+        line += (f"; filter passed {result.filter_passed} of {result.filter_examined} "
+                 "examined")
+    return line
 
 
 def read_queries(path: str) -> list[str]:

@@ -22,21 +22,57 @@ def check_port_free(host: str, port: int) -> None:
                                  f"({error.strerror}); pick another port") from None
 
 
+def log_config() -> dict:
+    """uvicorn's own logging, plus the service's start-up lines and one access line per
+    request (hashindex.access; uvicorn's access log is off, so each request logs once)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["hashindex"] = {"format": "%(asctime)s %(name)s %(message)s"}
+    config["handlers"]["hashindex"] = {"class": "logging.StreamHandler",
+                                       "formatter": "hashindex", "stream": "ext://sys.stderr"}
+    for name in ("hashindex.serve", "hashindex.access"):
+        config["loggers"][name] = {"handlers": ["hashindex"], "level": "INFO",
+                                   "propagate": False}
+    return config
+
+
 @click.command()
 @click.argument("index_path", metavar="INDEX")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback by default; see the README before exposing "
                    "it).")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--max-k", default=1000, show_default=True, type=int,
+@click.option("--max-k", default=1000, show_default=True, type=click.IntRange(1),
               help="The largest k a request may ask for.")
-def serve(index_path, host, port, max_k):
-    """Serve INDEX over HTTP: POST /search, GET /info, /health, /ready."""
+@click.option("--max-body-bytes", default=4 << 20, show_default=True,
+              type=click.IntRange(1024), help="Larger request bodies get a 413.")
+@click.option("--batch-window-ms", default=2.0, show_default=True,
+              type=click.FloatRange(0, 1000),
+              help="How long a text query waits for others to share one model call.")
+@click.option("--max-text-batch", default=32, show_default=True, type=click.IntRange(1, 4096),
+              help="Texts embedded in one model call at most.")
+@click.option("--reload-interval", default=1.0, show_default=True,
+              type=click.FloatRange(0, 3600),
+              help="Seconds between checks for a newly published build (0: never reload).")
+@click.option("--verify", is_flag=True,
+              help="Re-hash every index file (sha256) before serving it, at start and on each "
+                   "reload; by default only the cheap checks (files present, sizes, manifest).")
+def serve(index_path, host, port, max_k, max_body_bytes, batch_window_ms, max_text_batch,
+          reload_interval, verify):
+    """Serve INDEX over HTTP: a search page at /, POST /search and /search/batch,
+    GET /documents/ID, /info, /health, /ready, /metrics; API docs at /docs."""
     import uvicorn
 
-    from hashindex.app.serve.app import create_app
+    from hashindex.app.serve.app import ServeSettings, create_app
     from hashindex.engine import HashIndex
 
-    HashIndex.open(index_path)  # the cheap open checks, as one line, before listening
+    HashIndex.open(index_path, verify=verify)  # the open checks, as one line, before listening
     check_port_free(host, port)
-    uvicorn.run(create_app(index_path, max_k), host=host, port=port, log_level="info")
+    settings = ServeSettings(max_k=max_k, max_body_bytes=max_body_bytes,
+                             batch_window_ms=batch_window_ms, max_text_batch=max_text_batch,
+                             reload_interval_s=reload_interval, verify_reloads=verify)
+    uvicorn.run(create_app(index_path, settings), host=host, port=port, log_level="info",
+                access_log=False, log_config=log_config(), timeout_graceful_shutdown=30)

@@ -1,97 +1,96 @@
-"""The FastAPI application: one pinned index and its text model, loaded at start-up with a
-warm-up query, searched by JSON requests. Endpoints are plain functions, so FastAPI runs them
-in its thread pool: a slow request never stalls the event loop. Every error the user can act
-on is a 4xx JSON body {"error": "..."} naming the field; the service keeps serving."""
+"""The FastAPI application: the published index and its text model, loaded once with a warm-up
+query, searched by JSON requests. Endpoints are plain functions, so FastAPI runs them in its
+thread pool: a slow request never stalls the event loop. Text queries arriving together share
+one model call (batching.py); a newly published build is swapped in without a restart
+(snapshots.py). Every error the user can act on is a 4xx JSON body {"error": "..."} naming the
+field; the service keeps serving."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
+from hashindex.app.serve.body_limit import BodyLimitMiddleware
+from hashindex.app.serve.observability import ObservabilityMiddleware, ServiceMetrics
+from hashindex.app.serve.page import mount_search_page
+from hashindex.app.serve.schema import BatchBody, SearchBody, query_of, result_json
+from hashindex.app.serve.snapshots import ServingState, Snapshot
 from hashindex.errors import HashIndexError
 
 log = logging.getLogger("hashindex.serve")
-WARM_UP_TEXT = "warm-up query"
 
 
-class SearchBody(BaseModel):
-    """Exactly one of text, embedding or code (hex); the rest as `hashindex query` takes."""
-
-    text: str | None = None
-    embedding: list[float] | None = None
-    code: str | None = Field(None, description="the query's code as hex")
-    k: int = 10
-    radius: int | None = None
-    backend: str = "table"
-    backend_options: dict = Field(default_factory=dict)
-    rerank_candidates: int | None = None
+@dataclass(frozen=True)
+class ServeSettings:
+    max_k: int = 1000  # the largest k a request may ask for
+    max_batch_queries: int = 1000  # queries in one POST /search/batch
+    max_body_bytes: int = 4 << 20
+    batch_window_ms: float = 2.0  # how long a text query waits for others to share its call
+    max_text_batch: int = 32  # texts in one model call
+    reload_interval_s: float = 1.0  # how often the published build is checked (0: never)
+    verify_reloads: bool = False  # re-hash every file of a new build before serving it
 
 
-class BatchBody(BaseModel):
-    """Many searches in one request, each as POST /search takes it."""
-
-    queries: list[SearchBody]
+class NotReady(Exception):
+    pass
 
 
-def query_of(body: SearchBody, index):
-    given = [name for name in ("text", "embedding", "code") if getattr(body, name) is not None]
-    if len(given) != 1:
-        raise HashIndexError("give exactly one of text, embedding or code"
-                             + (f" (got {', '.join(given)})" if given else ""))
-    if body.text is not None:
-        return body.text
-    if body.embedding is not None:
-        return np.asarray(body.embedding, dtype=np.float32)
-    try:
-        code = bytes.fromhex(body.code)
-    except ValueError:
-        raise HashIndexError(f"code {body.code[:40]!r} is not hex") from None
-    if len(code) * 8 != index.bits:
-        raise HashIndexError(f"code has {len(code) * 8} bits; this index's codes have "
-                             f"{index.bits}")
-    return code
+def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    metrics = ServiceMetrics()
+    state = ServingState(index_path, verify=settings.verify_reloads,
+                         window_s=settings.batch_window_ms / 1000,
+                         max_batch=settings.max_text_batch,
+                         on_batch=metrics.batch_size.observe)
+    status: dict = {"error": None}
+    metrics.queue_depth.set_function(
+        lambda: state.current.batcher.depth() if state.current and state.current.batcher else 0)
+    metrics.documents.set_function(lambda: len(state.current.index) if state.current else 0)
 
-
-def result_json(result, seconds: float) -> dict:
-    return {
-        "hits": [{"id": h.id, "distance": h.distance, "score": round(h.score, 6),
-                  "text": h.text, "metadata": h.metadata} for h in result.hits],
-        "radius": result.radius, "candidates": result.candidates,
-        "buckets_touched": result.buckets_touched,
-        "documents_touched": result.documents_touched, "scanned": result.scanned,
-        "exact": result.exact, "backend": result.backend, "reranked": result.reranked,
-        "notes": result.notes, "milliseconds": round(seconds * 1000, 3)}
-
-
-def create_app(index_path: str, max_k: int = 1000) -> FastAPI:
-    from hashindex.engine import HashIndex
-
-    state: dict = {"index": None}
+    def load_in_background():
+        """The server listens at once (/health answers, /ready says 503) while this loads."""
+        try:
+            state.open()
+        except Exception as error:  # reported by /ready and every search, and logged
+            status["error"] = str(error)
+            log.error("the index or its text model failed to load: %s", error)
+            return
+        if settings.reload_interval_s > 0:
+            state.watch(settings.reload_interval_s, on_reload=metrics.reloads.inc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        started = time.perf_counter()
-        index = HashIndex.open(index_path)
-        if index.manifest.embedding_model != "precomputed":
-            index.search(WARM_UP_TEXT, k=1)  # loads the text model and compiles the search
-        state["index"] = index
-        log.info("serving %s: %d documents, ready in %.2f s", index_path, len(index),
-                 time.perf_counter() - started)
+        loader = threading.Thread(target=load_in_background, name="index-loader", daemon=True)
+        loader.start()
         yield
-        state["index"] = None
+        loader.join(timeout=60)
+        state.close()
 
-    app = FastAPI(title="hashindex", lifespan=lifespan)
+    app = FastAPI(title="hashindex", lifespan=lifespan,
+                  description="Semantic-hashing search over one index; see the README.")
+
+    def snapshot() -> Snapshot:
+        current = state.current
+        if current is None:
+            raise NotReady(status["error"] or "the index is still loading; retry shortly")
+        return current
 
     @app.exception_handler(HashIndexError)
     async def user_error(request: Request, error: HashIndexError):
         return JSONResponse({"error": str(error)}, status_code=400)
+
+    @app.exception_handler(NotReady)
+    async def not_ready(request: Request, error: NotReady):
+        return JSONResponse({"error": str(error)}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError):
@@ -100,53 +99,101 @@ def create_app(index_path: str, max_k: int = 1000) -> FastAPI:
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"},
                             status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException):
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception):
+        log.exception("internal error answering %s %s", request.method, request.url.path)
+        return JSONResponse({"error": f"internal error ({type(error).__name__}); the server "
+                                      "log has the traceback"}, status_code=500)
+
     @app.get("/health")
     def health():
         return {"status": "alive"}
 
     @app.get("/ready")
     def ready():
-        if state["index"] is None:
-            return JSONResponse({"status": "loading"}, status_code=503)
-        return {"status": "ready"}
+        if state.current is None:
+            return JSONResponse({"status": "failed" if status["error"] else "loading",
+                                 "error": status["error"]}, status_code=503)
+        return {"status": "ready", "documents": len(state.current.index),
+                "loaded_at": state.current.loaded_at, "reloads": state.reloads}
 
     @app.get("/info")
     def info():
-        return state["index"].manifest.to_dict()
+        return snapshot().index.manifest.to_dict()
 
-    def run_search(body: SearchBody) -> dict:
-        index = state["index"]
-        if not 1 <= body.k <= max_k:
-            raise HashIndexError(f"k={body.k} is out of range: use 1 to {max_k}")
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def check_body(body: SearchBody, current: Snapshot):
+        if not 1 <= body.k <= settings.max_k:
+            raise HashIndexError(f"k: {body.k} is out of range; use 1 to {settings.max_k}")
+        request = current.index.request(
+            body.k, max_radius=body.radius, rerank=body.rerank, backend=body.backend,
+            backend_options=body.backend_options, rerank_candidates=body.rerank_candidates,
+            filter=body.filter)
+        return query_of(body, current.index.bits), request
+
+    def run_search(body: SearchBody, current: Snapshot, embedding=None) -> dict:
         started = time.perf_counter()
-        result = index.search(query_of(body, index), k=body.k, max_radius=body.radius,
-                              backend=body.backend, backend_options=body.backend_options,
-                              rerank_candidates=body.rerank_candidates)
-        return result_json(result, time.perf_counter() - started)
+        query, request = check_body(body, current)
+        if isinstance(query, str) and embedding is None:
+            if current.batcher is None:
+                current.index.embedder()  # raises: this index has no text model
+            embedding = current.batcher.embed(query)
+        embedded = time.perf_counter()
+        result = current.index.run(embedding if isinstance(query, str) else query, request)
+        done = time.perf_counter()
+        metrics.embed_seconds.observe(embedded - started)
+        metrics.search_seconds.observe(done - embedded)
+        return result_json(result, {"embed": embedded - started, "search": done - embedded,
+                                    "total": done - started})
 
     @app.post("/search")
     def search(body: SearchBody):
-        return run_search(body)
+        return run_search(body, snapshot())
 
     @app.post("/search/batch")
     def search_batch(body: BatchBody):
-        """Each query answered as /search would; the first bad one names its position."""
-        if len(body.queries) > max_k:
-            raise HashIndexError(f"queries: {len(body.queries)} in one batch; at most {max_k}")
-        out = []
+        """Each query answered as /search would; their texts embedded in one model call; the
+        first bad query named by its position."""
+        current = snapshot()
+        if len(body.queries) > settings.max_batch_queries:
+            raise HashIndexError(f"queries: {len(body.queries)} in one batch; at most "
+                                 f"{settings.max_batch_queries}")
+        texts = []
         for position, query in enumerate(body.queries):
             try:
-                out.append(run_search(query))
+                parsed, _ = check_body(query, current)
             except HashIndexError as error:
                 raise HashIndexError(f"queries[{position}]: {error}") from None
-        return {"results": out}
+            if isinstance(parsed, str):
+                texts.append(position)
+        if texts and current.batcher is None:
+            current.index.embedder()  # raises: this index has no text model
+        embedded = dict(zip(texts, current.batcher.embed_many(
+            [body.queries[i].text for i in texts]))) if texts else {}
+        results = []
+        for position, query in enumerate(body.queries):
+            try:
+                results.append(run_search(query, current, embedded.get(position)))
+            except HashIndexError as error:
+                raise HashIndexError(f"queries[{position}]: {error}") from None
+        return {"results": results}
 
     @app.get("/documents/{doc_id:path}")
     def document(doc_id: str):
         try:
-            hit = state["index"].document(doc_id)
+            hit = snapshot().index.document(doc_id)
         except HashIndexError as error:
             return JSONResponse({"error": str(error)}, status_code=404)
         return {"id": hit.id, "text": hit.text, "metadata": hit.metadata}
 
+    mount_search_page(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return app

@@ -1,0 +1,45 @@
+"""`hashindex query --server URL`: the same query sent to a running `hashindex serve`, its JSON
+answer turned back into the SearchResult the local printers take, so both print alike."""
+
+from __future__ import annotations
+
+from hashindex.engine import Hit, SearchResult
+from hashindex.errors import HashIndexError
+
+
+def remote_search(server: str, queries: list[dict], timeout_s: float = 60.0
+                  ) -> list[SearchResult]:
+    """POST one query to /search, or several to /search/batch; a 4xx answer or an unreachable
+    server is the user's one-line error."""
+    import httpx
+
+    url = server.rstrip("/")
+    single = len(queries) == 1
+    try:
+        answer = httpx.post(url + ("/search" if single else "/search/batch"),
+                            json=queries[0] if single else {"queries": queries},
+                            timeout=timeout_s)
+    except httpx.HTTPError as error:
+        raise HashIndexError(f"--server {server}: cannot reach the service ({error}); is "
+                             "`hashindex serve` running there?") from None
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {}
+    if answer.status_code != 200:
+        message = body.get("error") if isinstance(body, dict) else None
+        raise HashIndexError(f"--server {server}: {message or f'HTTP {answer.status_code}'}")
+    return [result_of(r) for r in ([body] if single else body["results"])]
+
+
+def result_of(answer: dict) -> SearchResult:
+    hits = [Hit(id=h["id"], distance=h["distance"], score=h["score"], text=h.get("text"),
+                metadata=h.get("metadata") or {}, row=-1) for h in answer["hits"]]
+    return SearchResult(hits=hits, radius=answer["radius"],
+                        buckets_touched=answer["buckets_touched"],
+                        documents_touched=answer["documents_touched"],
+                        candidates=answer["candidates"], exact=answer["exact"],
+                        backend=answer["backend"], reranked=answer["reranked"],
+                        notes=answer.get("notes", []), scanned=answer.get("scanned", False),
+                        filter_examined=answer.get("filter_examined"),
+                        filter_passed=answer.get("filter_passed"))

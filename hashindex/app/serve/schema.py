@@ -1,0 +1,77 @@
+"""The service's request and response bodies (documented by the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from hashindex.engine import Like
+from hashindex.errors import HashIndexError
+
+QUERY_FIELDS = ("text", "embedding", "code", "like_id")
+
+
+class SearchBody(BaseModel):
+    """Exactly one of text, embedding, code (hex) or like_id; the rest as `hashindex query`
+    takes them."""
+
+    text: str | None = None
+    embedding: list[float] | None = None
+    code: str | None = Field(None, description="the query's code as hex")
+    like_id: str | None = Field(None, description="search with this stored document's own "
+                                                  "embedding (or code); it is left out")
+    k: int = 10
+    radius: int | None = None
+    backend: str = "table"
+    backend_options: dict = Field(default_factory=dict)
+    rerank: bool = Field(True, description="break distance ties by cosine")
+    rerank_candidates: int | None = None
+    filter: dict | None = Field(None, description='metadata conditions, all of which must '
+                                'hold: {"col": value}, {"col": [v1, v2]} (one of), '
+                                '{"col": {"gte": 1, "lt": 5}} (a range)')
+
+
+class BatchBody(BaseModel):
+    """Many searches in one request, each as POST /search takes it."""
+
+    queries: list[SearchBody]
+
+
+def query_of(body: SearchBody, bits: int):
+    """The query the engine takes: text, a float32 embedding, a code (bytes) or Like."""
+    given = [name for name in QUERY_FIELDS if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise HashIndexError("give exactly one of text, embedding, code or like_id"
+                             + (f" (got {', '.join(given)})" if given else ""))
+    if body.text is not None:
+        if not body.text.strip():
+            raise HashIndexError("text: the query text is empty; pass some words to search for")
+        return body.text
+    if body.like_id is not None:
+        return Like(body.like_id)
+    if body.embedding is not None:
+        return np.asarray(body.embedding, dtype=np.float32)
+    try:
+        code = bytes.fromhex(body.code)
+    except ValueError:
+        raise HashIndexError(f"code: {body.code[:40]!r} is not hex") from None
+    if len(code) * 8 != bits:
+        raise HashIndexError(f"code: has {len(code) * 8} bits; this index's codes have {bits}")
+    return code
+
+
+def result_json(result, timings: dict) -> dict:
+    out = {
+        "hits": [{"id": h.id, "distance": h.distance, "score": round(h.score, 6),
+                  "text": h.text, "metadata": h.metadata} for h in result.hits],
+        "radius": result.radius, "candidates": result.candidates,
+        "buckets_touched": result.buckets_touched,
+        "documents_touched": result.documents_touched, "scanned": result.scanned,
+        "exact": result.exact, "backend": result.backend, "reranked": result.reranked,
+        "notes": result.notes,
+        "timings": {name: round(seconds * 1000, 3) for name, seconds in timings.items()},
+    }
+    if result.filter_examined is not None:
+        out["filter_examined"] = result.filter_examined
+        out["filter_passed"] = result.filter_passed
+    return out

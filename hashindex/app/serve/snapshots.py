@@ -1,0 +1,119 @@
+"""The index the service answers from, and its replacement when a new build is published.
+
+A request takes the current Snapshot once and uses only it, so a request in flight finishes on
+the build it started on (HashIndex pins its files when opened). A watcher thread checks the
+manifest's identity every `interval_s`; when a rebuild has published a new one, the new build
+is opened and warmed up beside the old, then swapped in. The text model is kept when the new
+build names the same model and runtime, so a swap costs an index open, not a model load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashindex.app.serve.batching import EmbeddingBatcher
+from hashindex.errors import HashIndexError
+from hashindex.store.layout import PRECOMPUTED_MODEL
+from hashindex.store.manifest import manifest_identity
+
+log = logging.getLogger("hashindex.serve")
+WARM_UP_TEXT = "warm-up query"
+
+
+@dataclass
+class Snapshot:
+    index: object  # HashIndex
+    batcher: EmbeddingBatcher | None  # None for an index without a text model
+    identity: tuple | None
+    loaded_at: float
+
+    @property
+    def text_model(self) -> tuple:
+        manifest = self.index.manifest
+        return manifest.embedding_model, repr(manifest.embedding)
+
+
+class ServingState:
+    """Holds the current Snapshot; `open` loads the first, `watch` replaces it on publish."""
+
+    def __init__(self, path: str | Path, verify: bool = False, window_s: float = 0.002,
+                 max_batch: int = 32, on_batch=None):
+        self.path = Path(path)
+        self.verify = verify
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self.on_batch = on_batch
+        self.current: Snapshot | None = None
+        self.reloads = 0
+        self._refused: tuple | None = None  # a published build that failed to open
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def open(self) -> Snapshot:
+        started = time.perf_counter()
+        self.current = self.load(None)
+        log.info("serving %s: %d documents, ready in %.2f s", self.path,
+                 len(self.current.index), time.perf_counter() - started)
+        return self.current
+
+    def load(self, previous: Snapshot | None) -> Snapshot:
+        """Open the published build (reusing the previous text model when it is the same) and
+        warm it up: the first request after a swap pays nothing extra."""
+        from hashindex.engine import HashIndex
+
+        identity = manifest_identity(self.path)
+        index = HashIndex.open(self.path, verify=self.verify)
+        if index.model_name == PRECOMPUTED_MODEL:
+            return Snapshot(index, None, identity, time.time())
+        model = (index.manifest.embedding_model, repr(index.manifest.embedding))
+        if previous is not None and previous.batcher is not None \
+                and previous.text_model == model:
+            index.adopt_embedder(previous.index.embedder())
+            batcher = previous.batcher
+        else:
+            batcher = EmbeddingBatcher(index.embedder().embed, self.window_s, self.max_batch,
+                                       self.on_batch)
+        index.search(batcher.embed(WARM_UP_TEXT), k=1)  # the model and the search warm
+        return Snapshot(index, batcher, identity, time.time())
+
+    def check_for_new_build(self) -> bool:
+        """Swap in a newly published build; False when there is none (or it fails to open,
+        which is logged: the service keeps answering from the build it has)."""
+        identity = manifest_identity(self.path)
+        if identity is None or self.current is None or identity in (self.current.identity,
+                                                                     self._refused):
+            return False
+        previous = self.current
+        try:
+            fresh = self.load(previous)
+        except Exception as error:  # keep serving the old build; say so (once if it is bad)
+            if isinstance(error, HashIndexError):
+                self._refused = identity
+            log.warning("new build at %s not served: %s", self.path, error)
+            return False
+        self.current = fresh
+        self.reloads += 1
+        log.info("serving the new build of %s: %d documents", self.path, len(fresh.index))
+        if previous.batcher is not None and previous.batcher is not fresh.batcher:
+            previous.batcher.close()
+        return True
+
+    def watch(self, interval_s: float, on_reload=None) -> None:
+        def loop():
+            while not self._stop.wait(interval_s):
+                if self.check_for_new_build() and on_reload is not None:
+                    on_reload()
+
+        self._watcher = threading.Thread(target=loop, name="index-watcher", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        if self.current is not None and self.current.batcher is not None:
+            self.current.batcher.close()
