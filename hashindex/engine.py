@@ -137,8 +137,10 @@ class HashIndex:
         self._embedder = embedder
 
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True, embedder=None) -> HashIndex:
-        """Open and check an index; `embedder` overrides the text model named in the manifest.
+    def open(cls, path: str | Path, verify: bool = False, embedder=None) -> HashIndex:
+        """Open and check an index (its manifest, every file's presence and size, the table's
+        and shards' row counts: a cost independent of the index's size; `verify` also
+        re-hashes every file); `embedder` overrides the text model named in the manifest.
 
         If a rebuild publishes while the files are being opened (the manifest is no longer the
         one read first), the open starts again, so the index returned is one build."""

@@ -322,3 +322,15 @@ def test_get_prints_one_document(built):
     assert record["id"] == "d0007" and record["text"] == corpus(60)[7]["text"]
     assert record["metadata"]["topic"] == corpus(60)[7]["topic"]
     assert_bad_input(run("get", built, "nope"), "no document with id 'nope'")
+
+
+def test_verify_rehashes_what_an_open_only_sizes(built):
+    ok = run("verify", built)
+    assert ok.exit_code == 0 and ok.stdout.startswith("ok: "), ok.output
+    keys = built / "table" / "keys.npy"
+    data = bytearray(keys.read_bytes())
+    data[-1] ^= 0xFF  # same size: the cheap open checks cannot see it
+    keys.write_bytes(bytes(data))
+    assert run("info", built).exit_code == 0
+    assert_bad_input(run("verify", built), "keys.npy", "corrupted")
+    assert_bad_input(run("info", built, "--verify"), "keys.npy", "corrupted")

@@ -93,8 +93,9 @@ def register_commands() -> None:
     from hashindex.app.cli.info import info
     from hashindex.app.cli.query import query
     from hashindex.app.cli.serve import serve
+    from hashindex.app.cli.verify import verify
 
-    for command in (build, query, info, get, variants, backends, bench, serve):
+    for command in (build, query, info, get, verify, variants, backends, bench, serve):
         main.add_command(command)
 
 

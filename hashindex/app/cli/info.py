@@ -10,12 +10,14 @@ import click
 @click.command()
 @click.argument("index")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest and diagnostics as JSON.")
-def info(index, as_json):
+@click.option("--verify", is_flag=True,
+              help="Also re-hash every file against its recorded sha256 (`hashindex verify`).")
+def info(index, as_json, verify):
     """Show an index's manifest and code diagnostics."""
     from hashindex.diagnostics import code_diagnostics, format_diagnostics
     from hashindex.engine import HashIndex
 
-    opened = HashIndex.open(index)
+    opened = HashIndex.open(index, verify=verify)
     diagnostics = code_diagnostics(opened.all_codes())
     m = opened.manifest
     if as_json:
@@ -40,6 +42,8 @@ def info(index, as_json):
     click.echo(f"metadata columns     {', '.join(m.metadata_columns) or '(none)'}")
     click.echo(f"hash table           {table_memory(m)}")
     click.echo(format_diagnostics(diagnostics))
+    if verify:
+        click.echo(f"checksums            every file matches its sha256 ({len(m.files)} files)")
 
 
 def table_memory(manifest) -> str:
