@@ -70,22 +70,22 @@ class ShardReader:
 
     def _group(self, shard: int, group: int) -> pa.Table:
         key = (shard, group)
-        with self._lock:  # a service reads from many threads
-            if key in self._cache:
+        with self._lock:  # a service reads from many threads; a ParquetFile is not safe
+            if key in self._cache:  # to read from two at once (crashes, not errors)
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        table = self._file(shard).read_row_group(group)
-        with self._lock:
+            table = self._file(shard).read_row_group(group)
             self._cache[key] = table
             if len(self._cache) > self._cache_groups:
                 self._cache.popitem(last=False)
-        return table
+            return table
 
     def column(self, name: str) -> list:
         """One column of every row, in row order (read once for an id lookup)."""
         values: list = []
-        for number in range(len(self._files)):
-            values.extend(self._file(number).read(columns=[name]).column(name).to_pylist())
+        with self._lock:
+            for number in range(len(self._files)):
+                values.extend(self._file(number).read(columns=[name]).column(name).to_pylist())
         return values
 
     @property
@@ -94,8 +94,9 @@ class ShardReader:
 
     def column_array(self, name: str) -> pa.ChunkedArray:
         """One column of every row, in row order, as arrow (for filters: no Python objects)."""
-        chunks = [self._file(n).read(columns=[name]).column(name)
-                  for n in range(len(self._files))]
+        with self._lock:
+            chunks = [self._file(n).read(columns=[name]).column(name)
+                      for n in range(len(self._files))]
         return pa.chunked_array([c for chunked in chunks for c in chunked.chunks],
                                 type=self.schema.field(name).type)
 
