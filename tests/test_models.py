@@ -73,16 +73,24 @@ def test_k_sparse_keeps_exactly_k():
 
 def test_contractive_penalty_equals_autograd_jacobian_norm():
     torch.manual_seed(0)
-    model = ContractiveAutoencoder(
-        ModelConfig("contractive", 8, 5, ContractiveOptions(hidden=(6, 4)))
-    )
+    exact = ContractiveAutoencoder(
+        ModelConfig("contractive", 8, 5, ContractiveOptions(hidden=(6, 4), jacobian="exact")))
     x = torch.randn(3, 5)
     expected = torch.stack([
         (torch.autograd.functional.jacobian(
-            lambda s: model.code_probabilities(s.unsqueeze(0)).squeeze(0), sample) ** 2).sum()
+            lambda s: exact.code_probabilities(s.unsqueeze(0)).squeeze(0), sample) ** 2).sum()
         for sample in x
     ]).mean()
-    assert torch.allclose(model.jacobian_penalty(x), expected, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(exact.jacobian_penalty(x), expected, rtol=1e-5, atol=1e-7)
+    # the default: random projections, an unbiased estimate of the same norm
+    estimated = ContractiveAutoencoder(
+        ModelConfig("contractive", 8, 5, ContractiveOptions(hidden=(6, 4), projections=64)))
+    estimated.load_state_dict(exact.state_dict())
+    draws = torch.stack([estimated.jacobian_penalty(x).detach() for _ in range(40)])
+    assert abs(draws.mean().item() / expected.item() - 1) < 0.05
+    penalty = estimated.jacobian_penalty(x)
+    penalty.backward()  # it trains the weights: gradients reach the encoder
+    assert estimated.encoder[0].weight.grad.abs().sum() > 0
 
 
 def test_concrete_selects_requested_distinct_features():
@@ -219,3 +227,18 @@ def test_similarity_term_improves_neighbour_recall():
         return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, true)])
 
     assert recall(1.0) > recall(0.0) + 0.05
+
+
+def test_mdl_reports_both_description_costs_and_both_fall(clustered):
+    points, _ = clustered
+    result = train(points, "mdl", 16, FAST, small_options("mdl"))
+    first, last = result.history[0], result.history[-1]
+    assert {"reconstruction", "code_cost"} <= set(first)
+    assert last["reconstruction"] < first["reconstruction"]
+    assert last["loss"] < first["loss"]
+    model = result.model  # the learned prior is a probability per bit, the variance positive
+    prior = torch.sigmoid(model.prior_logits.detach())
+    assert prior.shape == (16,) and ((prior > 0) & (prior < 1)).all()
+    cheaper = train(points, "mdl", 16, FAST,
+                    VARIANTS["mdl"].options(hidden=(64, 32), code_cost_weight=20.0))
+    assert cheaper.history[-1]["code_cost"] < last["code_cost"]  # β buys shorter codes

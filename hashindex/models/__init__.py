@@ -18,6 +18,7 @@ from hashindex.models.options import (
     ContractiveOptions,
     DeepOptions,
     DenoisingOptions,
+    MDLOptions,
     RBMDeepOptions,
     SparseKLOptions,
     SparseKOptions,
@@ -61,6 +62,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "hashindex.models.variational:VariationalAutoencoder"),
     Variant("concrete", "concrete selector keeps N input features (temperature annealed), then "
             "encodes", ConcreteOptions, "hashindex.models.concrete:ConcreteAutoencoder"),
+    Variant("mdl", "minimal description length (Hinton & Zemel): code cost under a learned "
+            "prior over the bits + the error's cost, one free energy", MDLOptions,
+            "hashindex.models.mdl:MDLAutoencoder"),
     Variant("rbm-deep", "deep autoencoder pretrained layer-wise as RBMs (CD-1), then fine-tuned "
             "(Hinton)", RBMDeepOptions, "hashindex.models.rbm_deep:RBMDeepAutoencoder"),
 )}

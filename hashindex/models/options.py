@@ -16,6 +16,7 @@ CODE_ESTIMATORS = ("ste", "bernoulli", "noise-sigmoid", "gumbel")
 ACTIVATIONS = ("gelu", "relu", "sigmoid", "tanh")
 NOISES = ("gaussian", "masking", "salt-pepper")
 RELAXATIONS = ("gumbel", "ste")
+JACOBIANS = ("projections", "exact")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,20 @@ class DenoisingOptions(LayerOptions):
 class ContractiveOptions(LayerOptions):
     hidden: tuple[int, ...] = option((512,), "hidden widths", low=1)
     contractive_weight: float = option(1e-3, "weight of ‖∂code/∂x‖²_F", low=0.0)
+    jacobian: str = option("projections", "projections: an unbiased estimate from random "
+                           "projections (one backward pass each); exact: the full Jacobian "
+                           "per sample (bits backward passes: slow)", choices=JACOBIANS)
+    projections: int = option(1, "projections: random vectors per batch", low=1, high=64)
+
+
+@dataclass(frozen=True)
+class MDLOptions(LayerOptions):
+    """Minimal description length: the code's cost under a learned prior over the bits plus
+    the reconstruction error's cost, as one free energy (models/mdl.py)."""
+
+    hidden: tuple[int, ...] = option((512,), "hidden widths", low=1)
+    code_cost_weight: float = option(1.0, "β: weight of the code cost against the error's "
+                                     "(1: the description length)", low=0.0)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,11 @@ ID_COLUMN = "id"
 TEXT_COLUMN = "text"
 CODE_COLUMN = "code"
 RESERVED_COLUMNS = (ID_COLUMN, TEXT_COLUMN, CODE_COLUMN)
-ROW_GROUP_ROWS = 4096
+# Fetching a hit reads its whole row group: measured on 200 000 short documents (id, text,
+# metadata, code), one random row group costs 0.44 ms at 4 096 rows, 0.14 at 1 024, 0.08 at
+# 256 and 0.07 at 64, for a file 0 %, 4 %, 25 % and 117 % larger than at 4 096. A top-10 at
+# 1M documents touches ~10 row groups, so 256 rows: ~0.8 ms instead of ~4.4 ms per query.
+ROW_GROUP_ROWS = 256
 
 
 def shard_schema(metadata: pa.Schema, code_bytes: int) -> pa.Schema:

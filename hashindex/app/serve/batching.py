@@ -43,9 +43,13 @@ class EmbeddingBatcher:
 
     def embed_many(self, texts: list[str]) -> np.ndarray:
         """Embeddings (float32[n, d]) of a request's texts, embedded together."""
+        return self.submit(texts).result()
+
+    def submit(self, texts: list[str]) -> Future:
+        """A future of the texts' embeddings (an event loop awaits it with wrap_future)."""
         future: Future = Future()
         self._queue.put((list(texts), future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         """Answer what is queued, then stop the worker."""
