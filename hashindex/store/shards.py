@@ -59,7 +59,9 @@ class ShardReader:
         self._cache_groups = cache_groups
         self._lock = threading.Lock()
         for number, shard in enumerate(shards):
-            handle = pq.ParquetFile(pa.memory_map(str(root / shard["file"])))
+            # no pre-buffering, no threads: a hit reads one small row group, where both only
+            # add overhead (10 random row groups at 1M: 1.9 ms with them, 0.85 ms without)
+            handle = pq.ParquetFile(pa.memory_map(str(root / shard["file"])), pre_buffer=False)
             if handle.metadata.num_rows != shard["rows"]:
                 raise HashIndexError(
                     f"index file {root / shard['file']} holds {handle.metadata.num_rows} rows "
@@ -78,7 +80,7 @@ class ShardReader:
             if key in self._cache:  # to read from two at once (crashes, not errors)
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            table = self._file(shard).read_row_group(group)
+            table = self._file(shard).read_row_group(group, use_threads=False)
             self._cache[key] = table
             if len(self._cache) > self._cache_groups:
                 self._cache.popitem(last=False)
