@@ -48,13 +48,17 @@ def write_markdown(path, data, split, upper, summaries, engine_rows, failures, j
         "",
         "## Ranking by Hamming distance (mean ± std over seeds)",
         "",
-        "| method | bits | " + " | ".join(METRICS) + " |",
-        "|---|---:|" + "---:|" * len(METRICS),
-        "| exact float cosine | — | " + " | ".join(f"{upper[m]:.3f}" for m in METRICS) + " |",
+        "| method | bits | " + " | ".join(METRICS) + " | fit s |",
+        "|---|---:|" + "---:|" * (len(METRICS) + 1),
+        "| exact float cosine | — | " + " | ".join(f"{upper[m]:.3f}" for m in METRICS)
+        + " | — |",
     ]
     for (method, bits), rows in grouped(summaries, ("method", "bits")).items():
+        fit = np.mean([r["fit_seconds"] for r in rows]) if all(
+            "fit_seconds" in r for r in rows) else float("nan")
         lines.append(f"| {method} | {bits} | "
-                     + " | ".join(mean_std([r[m] for r in rows]) for m in METRICS) + " |")
+                     + " | ".join(mean_std([r[m] for r in rows]) for m in METRICS)
+                     + f" | {fit:.1f} |")
     lines += ["", "## Hamming-ball engine with cosine re-ranking (mean over seeds)", "",
               "| method | bits | candidates (share of DB) | touched | radius | recall@10 | "
               "queries/s |", "|---|---:|---:|---:|---:|---:|---:|"]
