@@ -36,3 +36,20 @@ def test_shard_reads_from_many_threads_equal_serial_reads(tmp_path):
     for thread in threads:
         thread.join(timeout=120)
     assert not failures, failures[:3]
+
+
+def test_preloaded_rows_equal_rows_read_from_the_shards(tmp_path):
+    rows = 3_000
+    table = pa.table({"id": [f"d{i}" for i in range(rows)], "n": list(range(rows))})
+    for part in range(2):
+        pq.write_table(table.slice(part * 1500, 1500), tmp_path / f"p{part}.parquet",
+                       row_group_size=100)
+    shards = [{"file": f"p{part}.parquet", "rows": 1500} for part in range(2)]
+    from_disk = ShardReader(tmp_path, shards)
+    held = ShardReader(tmp_path, shards)
+    assert not held.preload(max_bytes=1000)  # over the limit: stays on disk
+    assert held.held_bytes == 0
+    assert held.preload(max_bytes=from_disk.decoded_bytes())
+    picked = np.random.default_rng(0).integers(0, rows, size=50)
+    assert held.take(picked).to_pylist() == from_disk.take(picked).to_pylist()
+    assert held.take(picked).column("id").to_pylist() == [f"d{i}" for i in picked]

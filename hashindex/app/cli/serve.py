@@ -57,11 +57,16 @@ def log_config() -> dict:
 @click.option("--reload-interval", default=1.0, show_default=True,
               type=click.FloatRange(0, 3600),
               help="Seconds between checks for a newly published build (0: never reload).")
+@click.option("--preload-documents-mb", default=2048, show_default=True,
+              type=click.IntRange(0),
+              help="Hold every document (id, text, metadata) decoded in memory when that takes "
+                   "at most this many MB: a hit's row then costs microseconds, not a Parquet "
+                   "row-group read. 0: always read from the shards.")
 @click.option("--verify", is_flag=True,
               help="Re-hash every index file (sha256) before serving it, at start and on each "
                    "reload; by default only the cheap checks (files present, sizes, manifest).")
 def serve(index_path, host, port, max_k, max_body_bytes, batch_window_ms, max_text_batch,
-          reload_interval, verify):
+          reload_interval, preload_documents_mb, verify):
     """Serve INDEX over HTTP: a search page at /, POST /search and /search/batch,
     GET /documents/ID, /info, /health, /ready, /metrics; API docs at /docs."""
     import uvicorn
@@ -73,6 +78,7 @@ def serve(index_path, host, port, max_k, max_body_bytes, batch_window_ms, max_te
     check_port_free(host, port)
     settings = ServeSettings(max_k=max_k, max_body_bytes=max_body_bytes,
                              batch_window_ms=batch_window_ms, max_text_batch=max_text_batch,
-                             reload_interval_s=reload_interval, verify_reloads=verify)
+                             reload_interval_s=reload_interval, verify_reloads=verify,
+                             preload_documents_mb=preload_documents_mb)
     uvicorn.run(create_app(index_path, settings), host=host, port=port, log_level="info",
                 access_log=False, log_config=log_config(), timeout_graceful_shutdown=30)

@@ -44,6 +44,7 @@ class ServeSettings:
     reload_interval_s: float = 1.0  # how often the published build is checked (0: never)
     verify_reloads: bool = False  # re-hash every file of a new build before serving it
     search_threads: int | None = None  # None: one per core
+    preload_documents_mb: int = 2048  # hold every document decoded in memory up to this size
 
 
 class NotReady(Exception):
@@ -86,7 +87,8 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
     state = ServingState(index_path, verify=settings.verify_reloads,
                          window_s=settings.batch_window_ms / 1000,
                          max_batch=settings.max_text_batch,
-                         on_batch=metrics.batch_size.observe)
+                         on_batch=metrics.batch_size.observe,
+                         preload_bytes=settings.preload_documents_mb << 20)
     status: dict = {"error": None}
     # Searches run off the event loop on as many threads as cores: more threads only fight
     # over the GIL (measured: 40 threads answered 704 q/s at 32 clients, 2 threads 993).

@@ -41,12 +41,13 @@ class ServingState:
     """Holds the current Snapshot; `open` loads the first, `watch` replaces it on publish."""
 
     def __init__(self, path: str | Path, verify: bool = False, window_s: float = 0.002,
-                 max_batch: int = 32, on_batch=None):
+                 max_batch: int = 32, on_batch=None, preload_bytes: int = 0):
         self.path = Path(path)
         self.verify = verify
         self.window_s = window_s
         self.max_batch = max_batch
         self.on_batch = on_batch
+        self.preload_bytes = preload_bytes  # hold the documents in memory up to this size
         self.current: Snapshot | None = None
         self.reloads = 0
         self._refused: tuple | None = None  # a published build that failed to open
@@ -67,6 +68,11 @@ class ServingState:
 
         identity = manifest_identity(self.path)
         index = HashIndex.open(self.path, verify=self.verify)
+        if self.preload_bytes and index.shards.preload(self.preload_bytes):
+            log.info("documents held in memory: %.1f MB", index.shards.held_bytes / 1e6)
+        elif self.preload_bytes:
+            log.info("documents read from the Parquet shards per query: %.1f MB decoded is "
+                     "over --preload-documents-mb", index.shards.decoded_bytes() / 1e6)
         if index.model_name == PRECOMPUTED_MODEL:
             return Snapshot(index, None, identity, time.time())
         model = (index.manifest.embedding_model, repr(index.manifest.embedding))
