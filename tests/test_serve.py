@@ -320,3 +320,26 @@ def test_a_republished_index_is_served_without_restart(tmp_path):
     for answer in answers:  # each answer from one build: never a mix of the two
         prefixes = {hit["id"][0] for hit in answer.json()["hits"]}
         assert len(prefixes) == 1
+
+
+def test_an_index_failing_its_checks_is_refused_at_start(service, tmp_path):
+    import shutil
+
+    _, index_path, _, _ = service
+    copy = tmp_path / "copy"
+    shutil.copytree(index_path, copy)
+    keys = copy / "table" / "keys.npy"
+    data = bytearray(keys.read_bytes())
+    data[-1] ^= 0xFF  # same size: only the full checksum pass sees it
+    keys.write_bytes(bytes(data))
+    port = str(free_port())
+    refused = subprocess.run([sys.executable, "-m", "hashindex.app.cli", "serve", str(copy),
+                              "--port", port, "--verify"], capture_output=True, text=True,
+                             timeout=120)
+    lines = [line for line in refused.stderr.splitlines() if line]
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert "keys.npy" in lines[0] and "corrupted" in lines[0]
+    keys.write_bytes(bytes(data[:-8]))  # truncated: the cheap open checks refuse it too
+    refused = subprocess.run([sys.executable, "-m", "hashindex.app.cli", "serve", str(copy),
+                              "--port", port], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "keys.npy" in refused.stderr

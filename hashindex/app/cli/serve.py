@@ -49,10 +49,11 @@ def log_config() -> dict:
               help="The largest k a request may ask for.")
 @click.option("--max-body-bytes", default=4 << 20, show_default=True,
               type=click.IntRange(1024), help="Larger request bodies get a 413.")
-@click.option("--batch-window-ms", default=2.0, show_default=True,
+@click.option("--batch-window-ms", default=0.0, show_default=True,
               type=click.FloatRange(0, 1000),
-              help="How long a text query waits for others to share one model call.")
-@click.option("--max-text-batch", default=32, show_default=True, type=click.IntRange(1, 4096),
+              help="How long a text query waits for others to share one model call (0: the "
+                   "texts that queued while the model ran share the next call).")
+@click.option("--max-text-batch", default=16, show_default=True, type=click.IntRange(1, 4096),
               help="Texts embedded in one model call at most.")
 @click.option("--reload-interval", default=1.0, show_default=True,
               type=click.FloatRange(0, 3600),

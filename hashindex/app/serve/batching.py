@@ -1,12 +1,13 @@
 """Micro-batching of text queries: concurrent requests share one model call.
 
 Request threads hand their texts to one worker thread and wait on a future. The worker takes
-the first request waiting, then whatever else arrives within `window_s` (up to `max_batch`
-texts), embeds them in one call and answers every future. The worker is also the only thread
-that calls the model: runtimes such as OpenVINO's infer request refuse concurrent calls. One
-client pays at most the window; under load the model runs on full batches instead of one
-forward pass per request. A text's embedding does not depend on its batch (the runtimes pad
-with an attention mask; static int8 scales are fixed).
+the first request waiting, then whatever else is queued or arrives within `window_s` (up to
+`max_batch` texts), embeds them in one call and answers every future. With no window the
+texts that queued while the model ran share the next call: batches grow with the load. The
+worker is also the only thread that calls the model: runtimes such as OpenVINO's infer request
+refuse concurrent calls. One client pays at most the window; under load the model runs on
+batches instead of one forward pass per request. A text's embedding does not depend on its
+batch (the runtimes pad with an attention mask; static int8 scales are fixed).
 """
 
 from __future__ import annotations
