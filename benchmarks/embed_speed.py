@@ -15,7 +15,6 @@ Writes benchmarks/results/embed_speed.{md,csv,png}.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -153,11 +152,10 @@ def quality_pass(work: Path) -> list[dict]:
 
 def write_report(out: Path, rows: list[dict], quality_rows: list[dict], machine: str,
                  texts: int) -> None:
+    from indexer.bench.report import write_csv
+
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "embed_speed.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "embed_speed.csv", rows)
     lines = ["# Embedding throughput by runtime, quantization and workers", "",
              f"- {texts} texts per corpus: the bundled sample's docstring paragraphs (short) and "
              "bbc-news articles (long; cut at 256 tokens); all-MiniLM-L6-v2",

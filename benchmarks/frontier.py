@@ -21,7 +21,6 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
     os.environ[_name] = "1"  # one thread, every library, before any of them loads
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -38,6 +37,7 @@ from hashindex.store.layout import TABLE_DIR, VECTORS_DIR, bytes_of  # noqa: E40
 from hashindex.training import TrainConfig  # noqa: E402
 from indexer.bench.datasets import load_dataset  # noqa: E402
 from indexer.bench.measure import machine_record  # noqa: E402
+from indexer.bench.report import write_csv  # noqa: E402
 from indexer.build import BuildConfig, build_index  # noqa: E402
 from indexer.documents import ColumnOptions  # noqa: E402
 
@@ -262,10 +262,7 @@ def best_at(rows: list[dict], threshold: float) -> dict | None:
 def write_report(out: Path, rows: list[dict], args, data, n_database: int,
                  build_seconds: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "results.csv", rows)
     families = list(dict.fromkeys(r["method"] for r in rows))
     lines = [f"# Frontier: recall@10 against queries/s and bytes per document, {data.name}",
              "", f"- data: {data.source}; {n_database} database documents, {args.queries} "

@@ -9,7 +9,6 @@ benchmarks/results/query_speed.{md,csv,png}.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from hashindex.table.table import MIN_SUBSTRING_CODES, TABLE_FILES
 from hashindex.training import TrainConfig, train
 from indexer.bench.datasets import clustered_embeddings
 from indexer.bench.measure import machine_record
+from indexer.bench.report import write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
@@ -99,10 +99,7 @@ def main() -> None:
 
 def write_report(rows, memory, args) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / f"{args.name}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(RESULTS / f"{args.name}.csv", rows)
     float_p50 = rows[0]["p50_ms"]
     lines = [f"# Query latency, {args.documents:,} synthetic documents, {args.queries} queries",
              "", machine_record(), "",

@@ -22,24 +22,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import os
 import re
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from hashindex.app.serve.process import ServeProcess
+from indexer.bench.report import write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HOST = "127.0.0.1"
@@ -229,66 +229,24 @@ def synthetic_kinds(index: Path, queries: np.ndarray) -> list[Kind]:
 
 # ---- the server ---------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """`hashindex serve INDEX` on a free loopback port with its default settings, output to a
-    log file; ready once GET /ready answers 200; stopped with SIGTERM (killed after 30 s)."""
+class Server(ServeProcess):
+    """`hashindex serve INDEX` with its default settings (hashindex/app/serve/process.py), its
+    processes listed for the hard timeout, and its CPU time read from /proc."""
 
     running: list[subprocess.Popen] = []  # for the hard timeout
 
-    def __init__(self, index: Path, log: Path, ready_s: float = 600):
-        self.index, self.log, self.ready_s = index, log, ready_s
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "hashindex.app.cli", "serve", str(self.index),
-                "--host", HOST, "--port", str(self.port)]
+    def __init__(self, index: Path, log: Path):
+        super().__init__(index, log, ready_s=600, host=HOST)
 
     def __enter__(self) -> Server:
-        with open(self.log, "a") as log:  # a restart after a crash keeps the crash's log
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        super().__enter__()
         Server.running.append(self.process)
-        deadline = time.monotonic() + self.ready_s
-        while True:
-            try:
-                if self.get("/ready")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"hashindex serve did not get ready:\n"
-                                   f"{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        return self
 
     def __exit__(self, *_) -> None:
-        process = self.process
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        if process in Server.running:
-            Server.running.remove(process)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{self.port}{path}", timeout=5) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+        super().__exit__()
+        if self.process in Server.running:
+            Server.running.remove(self.process)
 
     def cpu(self) -> tuple[float, float]:
         """(process, main thread) CPU seconds: utime + stime from /proc. The main thread runs
@@ -802,11 +760,9 @@ def reading_lines(rows: list[dict], every: list[dict]) -> list[str]:
 def write_report(out: Path, rows: list[dict], offline: list[dict], machine: str, args,
                  seconds: float) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "serve_load.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}
-                         for r in rows)
+    write_csv(out / "serve_load.csv",
+              [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}
+               for r in rows])
     main_rows = [r for r in rows if r["client"] == args.client]
     lines = [
         "# Query service under load (`hashindex serve`, loopback)", "",

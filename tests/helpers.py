@@ -107,60 +107,21 @@ def build(input_path, out, embedder=None, id_column="doc", bits=16, backend="fla
     return build_index(config, train_config=train_config, embedder=embedder)
 
 
-def free_port() -> int:
-    """A loopback port nobody is listening on (now)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def serve_index(index_path, log_path, ready_seconds: float = 120, args=(), process_out=None):
     """`hashindex serve INDEX` as a real uvicorn process on a free loopback port: a context
-    manager yielding its URL once /ready answers 200, stopped with SIGTERM on exit. Its output
-    goes to log_path (a pipe nobody reads could fill and stall the server)."""
+    manager yielding its URL once /ready answers 200, stopped with SIGTERM on exit
+    (hashindex/app/serve/process.py). `process_out` receives the process, for a test that
+    signals it itself."""
     import contextlib
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    import httpx
+    from hashindex.app.serve.process import ServeProcess
 
     @contextlib.contextmanager
     def running():
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with open(log_path, "w") as log:
-            process = subprocess.Popen([sys.executable, "-m", "hashindex.app.cli", "serve",
-                                        str(index_path), "--port", str(port), *args],
-                                       stdout=log, stderr=subprocess.STDOUT, text=True)
-        if process_out is not None:  # a test that signals the process itself
-            process_out.append(process)
-        try:
-            deadline = time.monotonic() + ready_seconds
-            while True:
-                try:
-                    if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None:
-                    raise RuntimeError(f"hashindex serve exited with {process.returncode}:\n"
-                                       + Path(log_path).read_text()[-4000:])
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"hashindex serve was not ready in {ready_seconds} s:\n"
-                                       + Path(log_path).read_text()[-4000:])
-                time.sleep(0.2)
-            yield url
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=20)
+        with ServeProcess(index_path, log_path, args, ready_s=ready_seconds,
+                          stop_s=20) as server:
+            if process_out is not None:
+                process_out.append(server.process)
+            yield server.url
 
     return running()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,12 @@ import numpy as np
 import pytest
 from helpers import FAST_TRAIN, serve_index
 
+from hashindex.app.serve.process import free_port
 from hashindex.engine import HashIndex, Like
 from indexer.build import BuildConfig, build_index
 from indexer.samples import bundled_sample_texts
 
 TEXTS = bundled_sample_texts()[:60]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
