@@ -235,7 +235,7 @@ class HashIndex:
         """A document's row by id; the id → row map is read from the shards on first use."""
         if self._rows_by_id is None:
             self._rows_by_id = {str(i): row for row, i in
-                                enumerate(self.shards.column(ID_COLUMN))}
+                                enumerate(self.shards.column_array(ID_COLUMN).to_pylist())}
         row = self._rows_by_id.get(str(doc_id))
         if row is None:
             raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")

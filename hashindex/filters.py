@@ -51,15 +51,6 @@ class MetadataFilter:
             result = admitted if result is None else result & admitted
         return result
 
-    def to_dict(self) -> dict:
-        out: dict = {}
-        for c in self.conditions:
-            if c.one_of is not None:
-                out[c.column] = c.one_of[0] if len(c.one_of) == 1 else list(c.one_of)
-            else:
-                out[c.column] = dict(c.bounds)
-        return out
-
 
 def parse_filter(spec, columns: dict[str, pa.DataType]) -> MetadataFilter | None:
     """A filter dict checked against the index's columns (name → arrow type); None if empty."""

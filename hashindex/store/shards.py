@@ -87,14 +87,6 @@ class ShardReader:
                 self._cache.popitem(last=False)
             return table
 
-    def column(self, name: str) -> list:
-        """One column of every row, in row order (read once for an id lookup)."""
-        values: list = []
-        with self._lock:
-            for number in range(len(self._files)):
-                values.extend(self._file(number).read(columns=[name]).column(name).to_pylist())
-        return values
-
     def decoded_bytes(self) -> int:
         """What every row takes decoded in memory (from the footers; nothing is read)."""
         return sum(handle.metadata.row_group(i).total_byte_size

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import orjson
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
@@ -145,13 +144,6 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
     async def bad_body(request: Request, error: BadBody):
         return JSONResponse({"error": str(error)}, status_code=422)
 
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, error: RequestValidationError):
-        first = error.errors()[0] if error.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"},
-                            status_code=422)
-
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
@@ -204,11 +196,11 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         return result_json(result, {"embed": embedded - started, "search": done - embedded,
                                     "total": done - started})
 
-    async def answer(body: SearchBody, current: Snapshot, embedding=None) -> dict:
-        """Checked on the event loop, the text embedded by the batcher's model thread (the
-        loop awaits it), the search in the thread pool: no request holds the loop."""
-        started = time.perf_counter()
-        query, request = check_body(body, current)
+    async def answer(current: Snapshot, query, request, started: float,
+                     embedding=None) -> dict:
+        """A query checked by check_body, on the event loop; the text embedded by the
+        batcher's model thread (the loop awaits it), the search in the thread pool: no
+        request holds the loop."""
         if isinstance(query, str):
             if embedding is None:
                 embedding = (await asyncio.wrap_future(current.batcher.submit([query])))[0]
@@ -218,7 +210,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
     @app.post("/search", openapi_extra=request_schema(SEARCH_SCHEMA))
     async def search(request: Request):
-        return json_response(await answer(await read_body(request, SearchBody), snapshot()))
+        body = await read_body(request, SearchBody)
+        current = snapshot()
+        started = time.perf_counter()
+        return json_response(await answer(current, *check_body(body, current), started))
 
     @app.post("/search/batch", openapi_extra=request_schema(BATCH_SCHEMA))
     async def search_batch(request: Request):
@@ -229,14 +224,13 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         if len(body.queries) > settings.max_batch_queries:
             raise HashIndexError(f"queries: {len(body.queries)} in one batch; at most "
                                  f"{settings.max_batch_queries}")
-        texts = []
+        checked = []
         for position, query in enumerate(body.queries):
             try:
-                parsed, _ = check_body(query, current)
+                checked.append(check_body(query, current))
             except HashIndexError as error:
                 raise HashIndexError(f"queries[{position}]: {error}") from None
-            if isinstance(parsed, str):
-                texts.append(position)
+        texts = [i for i, (query, _) in enumerate(checked) if isinstance(query, str)]
         embedded = {}
         started = time.perf_counter()
         if texts:
@@ -245,9 +239,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
             embedded = dict(zip(texts, vectors))
         embed_seconds = time.perf_counter() - started
         results = []
-        for position, query in enumerate(body.queries):
+        for position, (query, search_request) in enumerate(checked):
             try:
-                results.append(await answer(query, current, embedded.get(position)))
+                results.append(await answer(current, query, search_request,
+                                            time.perf_counter(), embedded.get(position)))
             except HashIndexError as error:
                 raise HashIndexError(f"queries[{position}]: {error}") from None
         total = time.perf_counter() - started

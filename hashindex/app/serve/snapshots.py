@@ -33,8 +33,12 @@ class Snapshot:
 
     @property
     def text_model(self) -> tuple:
-        manifest = self.index.manifest
-        return manifest.embedding_model, repr(manifest.embedding)
+        return text_model(self.index)
+
+
+def text_model(index) -> tuple:
+    """What makes two builds' query embeddings the same: the model and how it runs."""
+    return index.manifest.embedding_model, repr(index.manifest.embedding)
 
 
 class ServingState:
@@ -67,7 +71,9 @@ class ServingState:
         from hashindex.engine import HashIndex
 
         identity = manifest_identity(self.path)
-        index = HashIndex.open(self.path, verify=self.verify)
+        # the first build was checked by whoever started the service (serve --verify, before
+        # listening); `verify` re-hashes each new build before it is swapped in
+        index = HashIndex.open(self.path, verify=self.verify and previous is not None)
         if self.preload_bytes and index.shards.preload(self.preload_bytes):
             log.info("documents held in memory: %.1f MB", index.shards.held_bytes / 1e6)
         elif self.preload_bytes:
@@ -75,9 +81,8 @@ class ServingState:
                      "over --preload-documents-mb", index.shards.decoded_bytes() / 1e6)
         if index.model_name == PRECOMPUTED_MODEL:
             return Snapshot(index, None, identity, time.time())
-        model = (index.manifest.embedding_model, repr(index.manifest.embedding))
         if previous is not None and previous.batcher is not None \
-                and previous.text_model == model:
+                and previous.text_model == text_model(index):
             index.adopt_embedder(previous.index.embedder())
             batcher = previous.batcher
         else:
