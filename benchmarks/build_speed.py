@@ -16,10 +16,10 @@ import pyarrow as pa
 from hashindex.backends import backend_class
 from hashindex.encoding import encode_codes
 from hashindex.models import DEFAULT_VARIANT
+from hashindex.store.shard_writer import ShardWriter
 from hashindex.training import TrainConfig, train
 from indexer.bench.datasets import clustered_embeddings
 from indexer.bench.measure import Timer, machine_record, peak_rss_mib
-from indexer.shard_writer import ShardWriter
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from hashindex.embedding.cache import default_cache_dir  # noqa: E402
 from hashindex.engine import HashIndex  # noqa: E402
 from hashindex.models.config import variant_options  # noqa: E402
-from hashindex.store.layout import TABLE_DIR, VECTORS_DIR, bytes_of  # noqa: E402
+from hashindex.store.layout import TABLE_DIR, VECTORS_DIR, bytes_in  # noqa: E402
 from hashindex.training import TrainConfig  # noqa: E402
 from indexer.bench.datasets import load_dataset  # noqa: E402
 from indexer.bench.measure import machine_record  # noqa: E402
@@ -217,9 +217,9 @@ class HashIndexMethod(Method):
 
     def bytes_per_document(self):
         files = self.index.manifest.files
-        kept = bytes_of(files, VECTORS_DIR + "/")
+        kept = bytes_in(files, VECTORS_DIR)
         if self.backend == "table":
-            kept += bytes_of(files, TABLE_DIR + "/")
+            kept += bytes_in(files, TABLE_DIR)
         elif self.backend == "graph":
             kept += self.index.backend("graph").nbytes()
         else:

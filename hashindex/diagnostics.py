@@ -73,3 +73,25 @@ def format_diagnostics(stats: dict) -> str:
             f"mean bucket size     {stats['mean_bucket_size']:.2f}",
         ]
     )
+
+
+# A hint, not a law: past these the codes of added documents may no longer spread like the
+# ones the encoder was trained on, and a rebuild (which retrains) is worth measuring.
+DRIFT_SHARE = 0.5  # added documents as a share of the live ones
+DRIFT_IMBALANCE = 0.1  # added codes' mean |p − 0.5| beyond the trained codes'
+
+
+def drift(trained: np.ndarray, added: np.ndarray) -> dict:
+    """How documents added since the encoder was trained compare with the ones it was
+    trained on: their share, and each group's mean per-bit |p(1) − 0.5| (0 is balanced)."""
+    def imbalance(codes):
+        return float(np.abs(unpack_bits(codes).mean(axis=0) - 0.5).mean()) if len(codes) else 0.0
+
+    total = len(trained) + len(added)
+    share = len(added) / total if total else 0.0
+    out = {"trained": int(len(trained)), "added": int(len(added)), "added_share": share,
+           "trained_imbalance": imbalance(trained), "added_imbalance": imbalance(added)}
+    out["retrain_hint"] = bool(len(added) and (
+        share >= DRIFT_SHARE
+        or out["added_imbalance"] > out["trained_imbalance"] + DRIFT_IMBALANCE))
+    return out

@@ -8,6 +8,7 @@ nearest by code (ties by row) are then ranked by cosine alone: the recall-versus
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -24,19 +25,17 @@ from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from hashindex.filters import MetadataFilter, parse_filter
 from hashindex.model_io import read_code_encoder
+from hashindex.segments.reading import SegmentedBackend, VectorStack, open_segments
 from hashindex.store.layout import (
     ENCODER_DIR,
     EXPORTED_MODEL_FILE,
-    FAISS_DIR,
     PRECOMPUTED_MODEL,
-    TABLE_DIR,
     TEXT_MODEL_DIR,
-    VECTORS_DIR,
 )
 from hashindex.store.manifest import IndexManifest, manifest_identity, read_manifest
 from hashindex.store.shards import ID_COLUMN, TEXT_COLUMN, ShardReader
-from hashindex.table.keys import keys_to_codes
-from hashindex.vectors import VectorStore
+
+log = logging.getLogger("hashindex")
 
 # A rebuild that publishes while an index is being opened makes the open start again.
 OPEN_ATTEMPTS = 5
@@ -111,30 +110,53 @@ class HashIndex:
         self.dimension = manifest.dimension
         self.model_name = manifest.embedding_model
         self.metadata_columns = manifest.metadata_columns
+        self.row_count = manifest.rows  # every segment's rows, deleted ones included
+        self.segments = open_segments(root, manifest)
+        starts = [segment.start for segment in self.segments]
         self.shards = ShardReader(root, manifest.shards)
-        self.vectors = (VectorStore.load(root / VECTORS_DIR) if manifest.store_embeddings
-                        else None)
+        self.vectors = None
+        if manifest.store_embeddings:
+            stores = [segment.vectors for segment in self.segments]
+            self.vectors = stores[0] if len(stores) == 1 else VectorStack(stores, starts)
+        self.live = self.live_mask()  # None when no row is deleted
         carried = root / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE
         self._text_model = open(carried, "rb") if carried.exists() else None  # pinned, read late
-        table = BACKENDS["table"].backend_class().load(root / TABLE_DIR, self.bits)
-        if table.table.documents != len(self):
-            raise HashIndexError(
-                f"index file {root / TABLE_DIR} holds {table.table.documents} documents but the "
-                f"manifest says {len(self)}; rebuild the index"
-            )
-        self._backends: dict[str, Backend] = {"table": table}
+        self._backends: dict[str, Backend] = {
+            "table": merged([segment.table for segment in self.segments], starts, self.bits)}
         self._rows_by_id: dict[str, int] | None = None
         self._codes: np.ndarray | None = None
         self._columns: dict[str, object] = {}
         self._masks: OrderedDict[MetadataFilter, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # a service searches from many threads
-        self._faiss_files = BACKENDS[manifest.backend].backend_class().open_files(
-            root / FAISS_DIR)
         self.encoder = read_code_encoder(root / ENCODER_DIR)  # numpy arrays, no torch
         if self.encoder.bits != self.bits:
             raise HashIndexError(f"{root / ENCODER_DIR} makes {self.encoder.bits}-bit codes but "
                                  f"the manifest says {self.bits}; rebuild the index")
         self._embedder = embedder
+        if manifest.legacy:
+            log.info("index %s is in format %d (before segments): it answers queries but takes "
+                     "no add, delete or compact until `hashindex upgrade %s`", root,
+                     manifest.format_version, root)
+
+    def live_rows(self) -> np.ndarray:
+        """The rows of live documents."""
+        return (np.flatnonzero(self.live) if self.live is not None
+                else np.arange(self.row_count))
+
+    def rows_by_origin(self) -> tuple[np.ndarray, np.ndarray]:
+        """(live rows the encoder was trained with, live rows added since): the trained ones
+        are a prefix of the first segment (the build's, kept first by compaction)."""
+        rows = self.live_rows()
+        trained = self.segments[0].record.trained_rows if self.segments else 0
+        return rows[rows < trained], rows[rows >= trained]
+
+    def live_mask(self) -> np.ndarray | None:
+        if not any(len(segment.deleted) for segment in self.segments):
+            return None
+        live = np.ones(self.row_count, dtype=bool)
+        for segment in self.segments:
+            live[segment.start + segment.deleted] = False
+        return live
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = False, embedder=None) -> HashIndex:
@@ -159,6 +181,7 @@ class HashIndex:
                              f"({OPEN_ATTEMPTS} tries); try again")
 
     def __len__(self) -> int:
+        """Live documents (deleted rows left out)."""
         return self.manifest.documents
 
     # ---- pieces built lazily from what was pinned at open -----------------------------------
@@ -188,22 +211,23 @@ class HashIndex:
         if name not in self._backends:
             backend_class = BACKENDS[name].backend_class()
             if name == self.manifest.backend:
-                self._backends[name] = backend_class.from_files(self._faiss_files, self.bits)
+                self._backends[name] = merged(
+                    [backend_class.from_files(segment.second_files, self.bits)
+                     for segment in self.segments],
+                    [segment.start for segment in self.segments], self.bits)
             else:  # any other backend is built on the fly from the codes the table holds
-                embeddings = (self.vectors.rows(np.arange(len(self)))
+                embeddings = (self.vectors.rows(np.arange(self.row_count))
                               if self.vectors is not None else None)
                 self._backends[name] = backend_class.build(self.all_codes(), self.bits,
                                                            embeddings=embeddings)
         return self._backends[name]
 
     def all_codes(self) -> np.ndarray:
-        """Every document's code in row order, rebuilt from the hash table once."""
+        """Every row's code in row order (deleted rows too), rebuilt from the tables once."""
         if self._codes is None:
-            table = self.backend("table").table
-            codes = np.empty((len(self), self.bits // 8), dtype=np.uint8)
-            codes[np.asarray(table.rows)] = keys_to_codes(np.asarray(table.keys),
-                                                          self.bits // 8)
-            self._codes = codes
+            parts = [segment.codes() for segment in self.segments]
+            self._codes = (np.concatenate(parts) if parts
+                           else np.zeros((0, self.bits // 8), np.uint8))
         return self._codes
 
     def filter_columns(self) -> dict:
@@ -213,7 +237,7 @@ class HashIndex:
                 if name in schema.names}
 
     def admitted(self, where: MetadataFilter) -> np.ndarray:
-        """bool[rows] of the rows a filter admits; columns and recent masks are kept."""
+        """bool[rows] of the live rows a filter admits; columns and recent masks are kept."""
         with self._lock:
             mask = self._masks.get(where)
             if mask is not None:
@@ -226,16 +250,21 @@ class HashIndex:
                 return self._columns[name]
 
             mask = where.mask(column)
+            if self.live is not None:
+                mask &= self.live
             self._masks[where] = mask
             if len(self._masks) > FILTER_MASKS_KEPT:
                 self._masks.popitem(last=False)
             return mask
 
     def row_of(self, doc_id) -> int:
-        """A document's row by id; the id → row map is read from the shards on first use."""
+        """A live document's row by id; the id → row map is read from the shards on first
+        use."""
         if self._rows_by_id is None:
-            self._rows_by_id = {str(i): row for row, i in
-                                enumerate(self.shards.column_array(ID_COLUMN).to_pylist())}
+            ids = self.shards.column_array(ID_COLUMN).to_pylist()
+            live = self.live
+            self._rows_by_id = {str(i): row for row, i in enumerate(ids)
+                                if live is None or live[row]}
         row = self._rows_by_id.get(str(doc_id))
         if row is None:
             raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")
@@ -404,16 +433,19 @@ class HashIndex:
         """The backend's candidates for a code; under a filter (or leaving out a Like query's
         own row) only admitted rows, the search widened until `wanted` of them pass."""
         radius_cap = self.bits if request.max_radius is None else request.max_radius
-        if request.where is None and excluded is None:
+        if request.where is None and excluded is None and self.live is None:
             found = self.backend(request.backend).search(code, request.wanted, radius_cap,
                                                          request.knobs)
         else:
             admitted = (self.admitted(request.where) if request.where is not None
-                        else np.ones(len(self), dtype=bool))
+                        else self.live if self.live is not None
+                        else np.ones(self.row_count, dtype=bool))
             if excluded is not None:
                 admitted = admitted.copy()
                 admitted[excluded] = False
             found = self.filtered_candidates(code, request, admitted, radius_cap)
+            if request.where is None:  # deleted rows (or the liked one) are no user's filter
+                found = replace(found, filtered=None)
         return found.nearest(request.rerank_candidates) if request.rerank_candidates else found
 
     def filtered_candidates(self, code, request: SearchRequest, admitted: np.ndarray,
@@ -421,7 +453,7 @@ class HashIndex:
         """Ask the backend for more candidates than wanted (by the filter's selectivity),
         keep the admitted ones, and widen 4× until enough pass or the ball is the cap; once
         that would gather FILTER_SCAN_SHARE of the index, scan the admitted rows' codes."""
-        count, total = int(np.count_nonzero(admitted)), len(self)
+        count, total = int(np.count_nonzero(admitted)), self.row_count
         wanted = request.wanted
         backend = self.backend(request.backend)
         if count == 0:
@@ -496,3 +528,6 @@ def check_integer(name: str, value) -> None:
         raise HashIndexError(f"{name} must be an integer, got {value!r}")
 
 
+def merged(parts: list[Backend], starts: list[int], bits: int) -> Backend:
+    """One segment's backend as itself (no merging cost); several as one SegmentedBackend."""
+    return parts[0] if len(parts) == 1 else SegmentedBackend(bits, parts, starts)

@@ -72,6 +72,29 @@ class VectorStore:
         del vectors, scales
         return written
 
+    @staticmethod
+    def write_selected(folder: Path, sources: list[tuple[VectorStore, np.ndarray]]) -> None:
+        """Write the given rows of other stores, in order, as they are stored (no second
+        quantization): a compaction keeps every vector exactly."""
+        folder.mkdir(parents=True, exist_ok=True)
+        first = sources[0][0]
+        n = sum(len(rows) for _, rows in sources)
+        vectors = np.lib.format.open_memmap(folder / VECTORS_FILE, mode="w+",
+                                            dtype=first.vectors.dtype, shape=(n, first.dimension))
+        scales = (np.lib.format.open_memmap(folder / SCALES_FILE, mode="w+", dtype=np.float32,
+                                            shape=(n,)) if first.scales is not None else None)
+        at = 0
+        for store, rows in sources:
+            for start in range(0, len(rows), WRITE_ROWS):
+                part = rows[start : start + WRITE_ROWS]
+                vectors[at : at + len(part)] = store.vectors[part]
+                if scales is not None:
+                    scales[at : at + len(part)] = store.scales[part]
+                at += len(part)
+        for array in (vectors, scales):
+            if array is not None:
+                array.flush()
+
     @classmethod
     def load(cls, folder: Path) -> VectorStore:
         vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")

@@ -21,6 +21,7 @@ TOPICS = {
     "football": "goal match team league striker referee penalty stadium coach",
 }
 FAST_TRAIN = TrainConfig(epochs=5, show_progress=False)
+SEGMENT = "segments/seg-000001"  # a fresh build's one segment, relative to the index
 
 
 class FakeEmbedder:
@@ -90,6 +91,19 @@ def write_input(docs: list[dict], path: Path, fmt: str) -> Path:
             (path / d["topic"]).mkdir(exist_ok=True)
             (path / d["topic"] / f"{d['doc']}.txt").write_text(d["text"])
     return path
+
+
+def vector_docs(n: int, prefix: str, seed: int = 0, dim: int = 16, start: int = 0) -> list[dict]:
+    """Documents with precomputed embeddings (no text model), ids `{prefix}-{i}`, a year."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    return [{"doc": f"{prefix}-{i}", "text": f"document {i}", "year": 2000 + i % 5,
+             "vec": v.tolist()} for i, v in enumerate(vectors, start)]
+
+
+def vector_input(path: Path, n: int, prefix: str, seed: int = 0, dim: int = 16) -> Path:
+    """Parquet of vector_docs."""
+    return write_input(vector_docs(n, prefix, seed, dim), path, "parquet")
 
 
 def build(input_path, out, embedder=None, id_column="doc", bits=16, backend="flat",

@@ -3,7 +3,7 @@
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from helpers import FakeEmbedder, build, corpus, write_input
+from helpers import SEGMENT, FakeEmbedder, build, corpus, write_input
 
 from hashindex.codes import hamming_distance
 from hashindex.encoding import encode_codes
@@ -16,7 +16,7 @@ from hashindex.store.manifest import read_manifest
 
 
 def read_shards(index):
-    return pq.read_table(sorted((index / "shards").glob("*.parquet"))).to_pylist()
+    return pq.read_table(sorted((index / SEGMENT / "shards").glob("*.parquet"))).to_pylist()
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv", "textdir"])
@@ -30,7 +30,7 @@ def test_build_from_each_format(tmp_path, fmt):
     index = tmp_path / "index"
     assert report.documents == 90
     rows = read_shards(index)
-    assert len(rows) == 90 and len(list((index / "shards").glob("*.parquet"))) == 3
+    assert len(rows) == 90 and len(list((index / SEGMENT / "shards").glob("*.parquet"))) == 3
     by_text = {d["text"]: d for d in docs}
     for row in rows:
         original = by_text[row["text"]]
@@ -76,13 +76,14 @@ def test_manifest_describes_the_build(tmp_path):
     assert manifest.metadata_columns == ["topic", "year"]
     assert manifest.backend_options == {"prefix_bits": 20}
     assert set(manifest.files) >= {"encoder/config.json", "encoder/model.safetensors",
-                                      "shards/part-00000.parquet", "table/keys.npy",
-                                      "table/rows.npy",
-                                      f"faiss/{INDEX_FILE}", "faiss/ids.npy"}
+                                      *(f"{SEGMENT}/{name}" for name in (
+                                          "shards/part-00000.parquet", "table/keys.npy",
+                                          "table/rows.npy", f"faiss/{INDEX_FILE}",
+                                          "faiss/ids.npy"))}
 
 
-@pytest.mark.parametrize("victim", ["shards/part-00000.parquet", "table/rows.npy",
-                                    f"faiss/{INDEX_FILE}"])
+@pytest.mark.parametrize("victim", [f"{SEGMENT}/shards/part-00000.parquet",
+                                    f"{SEGMENT}/table/rows.npy", f"{SEGMENT}/faiss/{INDEX_FILE}"])
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_corruption_is_reported_by_name(tmp_path, victim, damage):
     source = write_input(corpus(30), tmp_path / "in", "jsonl")
@@ -104,7 +105,7 @@ def test_failure_mid_write_keeps_previous_index(tmp_path, monkeypatch):
     build(source, tmp_path / "index", FakeEmbedder())
     before = read_manifest(tmp_path / "index")
 
-    import indexer.shard_writer as shard_writer
+    import hashindex.store.shard_writer as shard_writer
 
     def explode(self, *args, **kwargs):
         raise RuntimeError("disk on fire")

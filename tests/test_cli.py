@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import FakeEmbedder, build, corpus, write_input
+from helpers import SEGMENT, FakeEmbedder, build, corpus, write_input
 
 import hashindex.embedding.embedder
 import hashindex.table.table
@@ -74,7 +74,7 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch
         out = tmp_path / flag
         assert run(*build_args(source, out, "--id-column", "doc", "--bits", "64", "--seed", "1",
                                flag)).exit_code == 0
-        kept = (out / "table" / "substring_positions.npy").exists()
+        kept = (out / SEGMENT / "table" / "substring_positions.npy").exists()
         assert kept == (flag == "--substring-index")
         assert ("no substring index" in run("info", out).output) == (not kept)
         query = run("query", out, corpus(60)[7]["text"], "-k", "12", "--json")
@@ -244,7 +244,7 @@ def test_query_empty_text_and_missing_index(tmp_path, built):
 
 
 def test_query_missing_index_file(built):
-    (built / "table" / "keys.npy").unlink()
+    (built / SEGMENT / "table" / "keys.npy").unlink()
     assert_bad_input(run("query", built, "x"), "keys.npy", "missing")
 
 
@@ -327,7 +327,7 @@ def test_get_prints_one_document(built):
 def test_verify_rehashes_what_an_open_only_sizes(built):
     ok = run("verify", built)
     assert ok.exit_code == 0 and ok.stdout.startswith("ok: "), ok.output
-    keys = built / "table" / "keys.npy"
+    keys = built / SEGMENT / "table" / "keys.npy"
     data = bytearray(keys.read_bytes())
     data[-1] ^= 0xFF  # same size: the cheap open checks cannot see it
     keys.write_bytes(bytes(data))

@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import FakeEmbedder, build, corpus, write_input
+from helpers import FakeEmbedder, build, corpus, vector_input, write_input
 
 import hashindex.embedding.embedder
 import indexer.build.local
@@ -76,15 +75,6 @@ def source(tmp_path):
 def built(tmp_path, source):
     build(source, tmp_path / "index", FakeEmbedder(), store_embeddings=True)
     return tmp_path / "index"
-
-
-def vector_input(path: Path, n: int, prefix: str, seed: int = 0, dim: int = 16) -> Path:
-    """Parquet with precomputed embeddings (no text model) and ids `{prefix}-{i}`."""
-    rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(n, dim)).astype(np.float32)
-    docs = [{"doc": f"{prefix}-{i}", "text": f"document {i}", "vec": v.tolist()}
-            for i, v in enumerate(vectors)]
-    return write_input(docs, path, "parquet")
 
 
 # ---- 1. never destroy what is not ours ----
@@ -381,7 +371,7 @@ def test_edited_manifest_is_caught_at_open(built):
 
     path = built / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["shards"][0]["rows"] += 1
+    manifest["segments"][0]["shards"][0]["rows"] += 1
     manifest["documents"] += 1
     path.write_text(json.dumps(manifest))
     assert_one_line(run("info", built), 2, "manifest.json", "edited or damaged")

@@ -14,7 +14,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from helpers import FAST_TRAIN, serve_index
+from helpers import FAST_TRAIN, SEGMENT, serve_index
 
 from hashindex.app.serve.process import free_port
 from hashindex.engine import HashIndex, Like
@@ -322,7 +322,7 @@ def test_an_index_failing_its_checks_is_refused_at_start(service, tmp_path):
     _, index_path, _, _ = service
     copy = tmp_path / "copy"
     shutil.copytree(index_path, copy)
-    keys = copy / "table" / "keys.npy"
+    keys = copy / SEGMENT / "table" / "keys.npy"
     data = bytearray(keys.read_bytes())
     data[-1] ^= 0xFF  # same size: only the full checksum pass sees it
     keys.write_bytes(bytes(data))

@@ -3,6 +3,9 @@
     python workers.py build SPEC_JSON     a build with the fake (optionally slow) embedder
     python workers.py race INDEX STOP     opens and queries INDEX until the file STOP appears,
                                           checking that no answer mixes two builds
+    python workers.py change SPEC_JSON    one change to a living index (add, upsert, delete,
+                                          compact, upgrade, or a rebuild over it), printing
+                                          `ready` once imported and `done` when committed
 """
 
 from __future__ import annotations
@@ -75,8 +78,33 @@ def run_race(index_path: str, stop_file: str) -> None:
     print(f"ok {queries}", flush=True)
 
 
+def run_change(spec: dict) -> None:
+    from hashindex.segments.writer import IndexWriter
+    from indexer.documents import ColumnOptions
+    from indexer.update import AddConfig, add_documents
+
+    operation, index = spec["operation"], spec["index"]
+    print("ready", flush=True)
+    if operation in ("add", "upsert"):
+        add_documents(AddConfig(index=index, input=spec["input"], upsert=operation == "upsert",
+                                columns=ColumnOptions(id_column="doc", embedding_column="vec"),
+                                show_progress=False))
+    elif operation == "overwrite":
+        build(spec["input"], index, embedding_column="vec", bits=32, store_embeddings=True,
+              overwrite=True)
+    else:
+        with IndexWriter(index, allow_legacy=operation == "upgrade") as writer:
+            if operation == "delete":
+                writer.delete(spec["ids"])
+            else:
+                getattr(writer, operation)()
+    print("done", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "build":
         run_build(json.loads(sys.argv[2]))
     elif sys.argv[1] == "race":
         run_race(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "change":
+        run_change(json.loads(sys.argv[2]))

@@ -2,15 +2,22 @@
 
 ```
 INDEX/
-  manifest.json     what the index holds and how it was made (manifest.py)
+  manifest.json     the current generation: what the index holds, its segments, every file's
+                    checksum (manifest.py); replaced by one atomic rename per commit
+  write.lock        the one writer's lock (generations.py)
   encoder/          the trained autoencoder: config.json + model.safetensors (model_io.py)
-  shards/           part-NNNNN.parquet: id, text, metadata, code (shards.py)
-  table/            keys.npy, rows.npy: sorted code keys + row ids; substring_*.npy: the
+  text_model/       the exported int8 text model, when the build quantized one
+  segments/seg-NNNNNN/         one immutable segment (hashindex/segments/):
+    shards/         part-NNNNN.parquet: id, text, metadata, code (shards.py)
+    table/          keys.npy, rows.npy: sorted code keys + row ids; substring_*.npy: the
                     multi-index over 16-bit substrings, when built (hashindex/table/)
-  faiss/            index.faissb: the FAISS binary index of the manifest's backend; ids.npy
-  vectors/          vectors.npy: the embeddings by row for re-ranking (int8 or float16);
+    faiss/          the manifest's second backend (index.faissb + ids.npy, or the graph)
+    vectors/        vectors.npy: the embeddings by row for re-ranking (int8 or float16);
                     scales.npy: int8's scale per row (hashindex/vectors.py)
+    deleted-GGGGGG.npy  the segment's deleted rows as of generation G (sorted, int64)
 ```
+Indexes of format 3 (before segments) hold one segment's folders at the top level; they open
+read-only until `hashindex upgrade` moves them into segments/seg-000001.
 Size accounting (what `info` and the benchmarks report) is here too.
 """
 
@@ -19,6 +26,9 @@ from __future__ import annotations
 from pathlib import Path
 
 MANIFEST_FILE = "manifest.json"
+NEXT_MANIFEST_FILE = "manifest.json.next"  # a commit's manifest before its rename
+LOCK_FILE = "write.lock"
+SEGMENTS_DIR = "segments"
 ENCODER_DIR = "encoder"
 SHARDS_DIR = "shards"
 TABLE_DIR = "table"
@@ -27,8 +37,9 @@ VECTORS_DIR = "vectors"
 TEXT_MODEL_DIR = "text_model"  # the exported int8 text model an index carries
 EXPORTED_MODEL_FILE = "model.onnx"
 # Every top-level entry an index may hold: a folder with anything else is not ours to replace.
-INDEX_ENTRIES = frozenset({MANIFEST_FILE, ENCODER_DIR, SHARDS_DIR, TABLE_DIR, FAISS_DIR,
-                           VECTORS_DIR, TEXT_MODEL_DIR})
+INDEX_ENTRIES = frozenset({MANIFEST_FILE, NEXT_MANIFEST_FILE, LOCK_FILE, SEGMENTS_DIR,
+                           ENCODER_DIR, SHARDS_DIR, TABLE_DIR, FAISS_DIR, VECTORS_DIR,
+                           TEXT_MODEL_DIR})
 TABLE_FILES = ("keys.npy", "rows.npy")
 SUBSTRING_FILES = ("substring_positions.npy", "substring_offsets.npy")
 FAISS_INDEX_FILE = "index.faissb"
@@ -39,8 +50,22 @@ SCALES_FILE = "scales.npy"
 PRECOMPUTED_MODEL = "precomputed"
 
 
-def shard_file(number: int) -> str:
-    return f"{SHARDS_DIR}/part-{number:05d}.parquet"
+def shard_file(number: int, folder: str = "") -> str:
+    """A shard's path relative to the index root (`folder`: its segment's)."""
+    return join(folder, f"{SHARDS_DIR}/part-{number:05d}.parquet")
+
+
+def segment_folder(number: int) -> str:
+    return f"{SEGMENTS_DIR}/seg-{number:06d}"
+
+
+def deletions_file(folder: str, generation: int) -> str:
+    return join(folder, f"deleted-{generation:06d}.npy")
+
+
+def join(folder: str, name: str) -> str:
+    """A path relative to the index root; folder "" is the root itself (format 3)."""
+    return f"{folder}/{name}" if folder else name
 
 
 def row_id_bytes(documents: int) -> int:
@@ -48,15 +73,18 @@ def row_id_bytes(documents: int) -> int:
     return 4 if documents < 2**32 else 8
 
 
-def bytes_of(files: dict, prefix: str) -> int:
-    """Total bytes of the manifest's `files` whose path starts with `prefix`."""
-    return sum(f["bytes"] for path, f in files.items() if path.startswith(prefix))
+def bytes_in(files: dict, folder: str) -> int:
+    """Total bytes of the manifest's `files` inside `folder` (a top-level folder or one inside
+    any segment: "table" counts every segment's table)."""
+    return sum(f["bytes"] for path, f in files.items()
+               if path.startswith(folder + "/") or f"/{folder}/" in path)
 
 
 def table_sizes(files: dict, documents: int, bits: int) -> dict:
-    """The table's bytes, its substring index's, and the raw codes + row ids they hold."""
-    return {"table": bytes_of(files, TABLE_DIR + "/"),
-            "substring_index": bytes_of(files, f"{TABLE_DIR}/substring_"),
+    """The tables' bytes, their substring indexes', and the raw codes + row ids they hold."""
+    substrings = sum(f["bytes"] for path, f in files.items() if f"{TABLE_DIR}/substring_" in path)
+    return {"table": bytes_in(files, TABLE_DIR),
+            "substring_index": substrings,
             "raw_codes_and_rows": documents * (bits // 8 + row_id_bytes(documents))}
 
 

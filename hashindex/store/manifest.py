@@ -2,6 +2,10 @@
 one of its own (`manifest_sha256`, over the rest of it), so that an edited or damaged manifest
 is caught at open instead of deep inside a query.
 
+One manifest is one generation: the segments live at that moment, each with its deleted rows,
+and every file they use. A commit writes a new one beside it and renames it over the old
+(generations.py), so a reader sees one generation whole or the one before.
+
 A reader checks the format version, the manifest's own checksum and the files' sizes before
 trusting anything else; `verify` also re-hashes every file.
 """
@@ -18,14 +22,44 @@ from hashindex.errors import HashIndexError
 from hashindex.store.layout import MANIFEST_FILE
 from hashindex.versioned_json import read_versioned_json
 
-# 2: the table keeps one sorted key per document, no offsets; 3: the manifest's own checksum
-FORMAT_VERSION = 3
+# 2: the table keeps one sorted key per document, no offsets; 3: the manifest's own checksum;
+# 4: segments, deletions and generations
+FORMAT_VERSION = 4
+LEGACY_FORMAT = 3  # one build at the top level: opens read-only until `hashindex upgrade`
 SELF_CHECKSUM = "manifest_sha256"
 
 
 @dataclass
+class Segment:
+    """One immutable segment: its folder (relative to the index; "" for a format-3 index),
+    its shards in row order, and which of its rows are deleted (a file per generation)."""
+
+    name: str
+    folder: str
+    rows: int
+    shards: list[dict]  # {"file": path relative to the index, "rows": count}
+    origin: str = "build"  # build, add or compact
+    trained_rows: int = 0  # its first rows are the documents the encoder was trained with
+    deleted: int = 0
+    deletions: str | None = None  # the file of deleted rows, None when none are
+    generation: int = 1  # the generation that wrote it
+
+    @property
+    def live(self) -> int:
+        return self.rows - self.deleted
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Segment:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
 class IndexManifest:
-    """Every key manifest.json holds: written by the build, read by the engine and `info`."""
+    """Every key manifest.json holds: written by the build and each commit, read by the engine
+    and `info`. `documents` counts live documents, `rows` every row of every segment."""
 
     documents: int
     bits: int
@@ -33,7 +67,9 @@ class IndexManifest:
     embedding_model: str  # sentence-transformers name, or PRECOMPUTED_MODEL
     dimension: int
     backend: str  # the FAISS backend built beside the table
-    shards: list[dict]  # {"file": relative path, "rows": count}, in row order
+    segments: list[Segment]
+    generation: int = 1
+    next_segment: int = 2  # the number the next segment takes
     metadata_columns: list[str] = field(default_factory=list)
     embedding: dict = field(default_factory=dict)  # how texts were embedded (EmbeddingSpec)
     store_embeddings: bool = False  # vectors/ holds them, for re-ranking
@@ -49,7 +85,21 @@ class IndexManifest:
     created: str = ""
     hashindex_version: str = __version__
     files: dict = field(default_factory=dict)  # {relative path: {"sha256", "bytes"}}
+    history: list[dict] = field(default_factory=list)  # one line per commit after the build
     format_version: int = FORMAT_VERSION
+
+    @property
+    def rows(self) -> int:
+        return sum(segment.rows for segment in self.segments)
+
+    @property
+    def shards(self) -> list[dict]:
+        """Every segment's shards, in global row order."""
+        return [shard for segment in self.segments for shard in segment.shards]
+
+    @property
+    def legacy(self) -> bool:
+        return self.format_version == LEGACY_FORMAT
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -63,9 +113,15 @@ class IndexManifest:
         data = {k: v for k, v in data.items() if k != SELF_CHECKSUM}
         try:
             model = data.pop("embedding_model")
+            if data["format_version"] == LEGACY_FORMAT:  # its one build is one segment
+                data["segments"] = [{"name": "build", "folder": "", "rows": data["documents"],
+                                     "shards": data.pop("shards"),
+                                     "trained_rows": data["documents"] if data.get("train")
+                                     else 0}]
             values = {**data, "embedding_model": model["name"], "dimension": model["dimension"],
                       "embedding": {k: v for k, v in model.items()
-                                    if k not in ("name", "dimension")}}
+                                    if k not in ("name", "dimension")},
+                      "segments": [Segment.from_dict(s) for s in data["segments"]]}
             return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
         except (KeyError, TypeError) as error:
             raise HashIndexError(f"{path} lacks {error} or has it in the wrong shape; rebuild "
@@ -80,14 +136,23 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def file_checksums(root: Path) -> dict[str, dict]:
-    """{relative path: {sha256, bytes}} for every file under root except the manifest."""
+def file_checksums(root: Path, under: str = "") -> dict[str, dict]:
+    """{relative path: {sha256, bytes}} for every file under root (or under its folder
+    `under`) except the manifest."""
     out = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in (root / under).rglob("*") if p.is_file()):
         relative = path.relative_to(root).as_posix()
         if relative != MANIFEST_FILE:
             out[relative] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     return out
+
+
+def manifest_bytes(manifest: IndexManifest) -> bytes:
+    """The manifest as written: JSON with its own checksum."""
+    manifest.format_version = FORMAT_VERSION
+    data = manifest.to_dict()
+    data[SELF_CHECKSUM] = own_checksum(data)
+    return (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
 
 
 def own_checksum(manifest: dict) -> str:
@@ -97,13 +162,12 @@ def own_checksum(manifest: dict) -> str:
 
 
 def write_manifest(root: Path, manifest: IndexManifest) -> Path:
-    """Record every file's checksum and size, then the manifest with its own checksum."""
+    """A new index's manifest (a build's staging folder): every file's checksum and size,
+    then the manifest with its own checksum. Commits to a live index go through
+    generations.commit instead."""
     manifest.files = file_checksums(root)
-    manifest.format_version = FORMAT_VERSION
-    data = manifest.to_dict()
-    data[SELF_CHECKSUM] = own_checksum(data)
     path = root / MANIFEST_FILE
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    path.write_bytes(manifest_bytes(manifest))
     return path
 
 
@@ -125,7 +189,8 @@ def read_manifest(root: Path, verify: bool = False) -> IndexManifest:
     path = root / MANIFEST_FILE
     if not path.is_file():
         raise HashIndexError(f"{root} is not a hashindex index: {MANIFEST_FILE} is missing")
-    manifest = read_versioned_json(path, "index", FORMAT_VERSION, "rebuild the index")
+    manifest = read_versioned_json(path, "index", (FORMAT_VERSION, LEGACY_FORMAT),
+                                   "rebuild the index")
     if manifest.get(SELF_CHECKSUM) != own_checksum(manifest):
         raise HashIndexError(
             f"{path} was edited or damaged (its own checksum does not match its content); "

@@ -11,6 +11,7 @@ an instant. Every file is fsynced before the exchange, and the parent folder aft
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -25,6 +26,7 @@ from pathlib import Path
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.store.layout import MANIFEST_FILE, foreign_entries
+from hashindex.store.lock import WriterLock
 
 log = logging.getLogger("hashindex")
 
@@ -259,6 +261,14 @@ class Staging:
                                      "it was left as it is")
         seal_tree(folder)
         fault_point("publish")
+        # no writer may be mid-commit in the index this replaces
+        replaced_index = (target / MANIFEST_FILE).is_file()
+        with WriterLock(target) if replaced_index else contextlib.nullcontext():
+            self.swap(folder, target)
+        self.folder = None
+
+    @staticmethod
+    def swap(folder: Path, target: Path) -> None:
         if target.exists() and exchange(folder, target):
             fsync_dir(target.parent)
             fault_point("after-exchange")
@@ -272,7 +282,6 @@ class Staging:
             else:
                 os.rename(folder, target)
             fsync_dir(target.parent)
-        self.folder = None
 
     def __exit__(self, kind, error, trace) -> None:
         if self.folder is not None:

@@ -15,18 +15,24 @@ from hashindex.training import model_config_for
 from indexer.build.config import BuildConfig
 
 
-def check_paths(config: BuildConfig) -> tuple[Path, Path]:
-    """(input, output) paths; the input readable, the output ours to write (publish.py)."""
-    source = Path(config.input)
+def check_input(path: str) -> Path:
+    """The input path, checked readable now, not after the text model has loaded."""
+    source = Path(path)
     if not source.exists():
-        raise HashIndexError(f"input {config.input} does not exist")
-    try:  # unreadable input fails now, not after the text model has loaded
+        raise HashIndexError(f"input {path} does not exist")
+    try:
         if source.is_dir():
             os.listdir(source)
         else:
             open(source, "rb").close()
     except OSError as error:
-        raise path_error(error, f"input {config.input}") from None
+        raise path_error(error, f"input {path}") from None
+    return source
+
+
+def check_paths(config: BuildConfig) -> tuple[Path, Path]:
+    """(input, output) paths; the input readable, the output ours to write (publish.py)."""
+    source = check_input(config.input)
     target = Path(config.out).absolute()
     check_target(target, config.overwrite, [source], shown=config.out)
     return source.resolve(), target

@@ -5,29 +5,26 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from hashindex.backends import BACKENDS
 from hashindex.diagnostics import code_diagnostics
 from hashindex.embedding.embedder import Embedder
 from hashindex.errors import HashIndexError
-from hashindex.faults import fault_point
 from hashindex.model_io import save_model
+from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.layout import (
     ENCODER_DIR,
     EXPORTED_MODEL_FILE,
-    FAISS_DIR,
     PRECOMPUTED_MODEL,
-    TABLE_DIR,
     TEXT_MODEL_DIR,
-    VECTORS_DIR,
+    segment_folder,
 )
 from hashindex.store.manifest import write_manifest
 from hashindex.store.publish import Staging
 from hashindex.training import TrainConfig, train
-from hashindex.vectors import VectorStore
 from indexer.build.checks import (
     check_encoder,
     check_paths,
@@ -57,6 +54,7 @@ class BuildRun:
     embedder: object | None  # None: the input carries its embeddings
     clock: StageClock
     report: BuildReport
+    on_batch: Callable | None = None  # (batch, its first document's number): before embedding
 
 
 def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
@@ -103,19 +101,20 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         run.clock.add("encode", started)
 
         started = time.perf_counter()
-        shards = write_pass(run, folder, schema, codes)
+        segment = SegmentWriter(folder, segment_folder(1), schema,
+                                segment_settings(config, model.config.bits))
+        write_pass(run, segment, codes)
         save_model(model, folder / ENCODER_DIR, extra={"embedding_model": model_name})
         carry_text_model(run, folder)
-        write_indexes(config, codes, model.config.bits, folder, embeddings)
-        if config.store_embeddings:
-            VectorStore.write(folder / VECTORS_DIR, embeddings, config.vector_dtype)
+        record = segment.finish(codes, embeddings,
+                                trained_rows=len(codes) if encoder_model is None else 0)
         del embeddings
         shutil.rmtree(scratch)
         run.clock.add("write", started)
 
         run.report.diagnostics = code_diagnostics(codes)
         run.report.stage_seconds = run.clock.seconds
-        write_manifest(folder, manifest_for(run, model, model_name, dim, shards, schema))
+        write_manifest(folder, manifest_for(run, model, model_name, dim, [record], schema))
         staging.publish()
     return run.report
 
@@ -150,15 +149,9 @@ def train_model(run: BuildRun, embeddings):
     return result.model
 
 
-def write_indexes(config: BuildConfig, codes: np.ndarray, bits: int, folder,
-                  embeddings: np.ndarray) -> None:
-    """The hash table and the index of the chosen second backend (FAISS's, or the graph,
-    which is built over the embeddings)."""
-    table = BACKENDS["table"]
-    table_options = table.build_options(substring_index=config.substring_index)
-    table.backend_class().build(codes, bits, table_options).save(folder / TABLE_DIR)
-    fault_point("table")
-    entry = BACKENDS[config.backend]
-    build_knobs, _ = entry.split_options(config.backend_options)
-    entry.backend_class().build(codes, bits, build_knobs, embeddings=embeddings).save(
-        folder / FAISS_DIR)
+def segment_settings(config: BuildConfig, bits: int) -> SegmentSettings:
+    """How this build's segments (its own, and later adds') are made."""
+    return SegmentSettings(bits, config.backend, dict(config.backend_options),
+                           config.substring_index,
+                           config.vector_dtype if config.store_embeddings else None,
+                           config.shard_rows)

@@ -18,7 +18,6 @@ from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.training import TrainConfig
 from indexer.build.checks import open_cache
-from indexer.shard_writer import ShardWriter
 
 ENCODE_ROWS = 65_536
 
@@ -51,6 +50,8 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
                         )
                     seen_ids[doc_id] = count + offset + 1
                 schemas.append((count + 1, batch.metadata.schema))
+                if run.on_batch is not None:
+                    run.on_batch(batch, count + 1)
                 started = time.perf_counter()
                 if batch.embeddings is not None:
                     vectors = batch.embeddings
@@ -124,10 +125,10 @@ def encode(model, embeddings: np.ndarray) -> np.ndarray:
                            for s in range(0, len(embeddings), ENCODE_ROWS)])
 
 
-def write_pass(run, folder, schema, codes) -> list[dict]:
-    """Second pass: re-read the documents and write them with their codes into shards."""
+def write_pass(run, writer, codes) -> None:
+    """Second pass: re-read the documents and write them with their codes into the segment's
+    shards (a SegmentWriter)."""
     config, stream = run.config, run.stream
-    writer = ShardWriter(folder, schema, codes.shape[1], config.shard_rows)
     row = 0
     bar = tqdm(total=len(codes), desc="write", unit="doc", disable=not config.show_progress)
     for batch in stream.batches(config.batch_rows):
@@ -136,6 +137,5 @@ def write_pass(run, folder, schema, codes) -> list[dict]:
         bar.update(end - row)
         row = end
     bar.close()
-    return writer.close()
 
 

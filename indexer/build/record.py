@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from hashindex.backends import BACKENDS
-from hashindex.store.manifest import IndexManifest
+from hashindex.store.manifest import IndexManifest, Segment
 
 
 def embedding_record(embedder) -> dict:
@@ -16,7 +16,7 @@ def embedding_record(embedder) -> dict:
     return spec.to_dict() if spec is not None else {}
 
 
-def manifest_for(run, model, model_name: str, dim: int, shards: list[dict], schema) -> \
+def manifest_for(run, model, model_name: str, dim: int, segments: list[Segment], schema) -> \
         IndexManifest:
     import faiss
     import pyarrow
@@ -31,7 +31,7 @@ def manifest_for(run, model, model_name: str, dim: int, shards: list[dict], sche
         embedding_model=model_name,
         dimension=dim,
         backend=config.backend,
-        shards=shards,
+        segments=segments,
         metadata_columns=[f.name for f in schema],
         embedding=embedding_record(run.embedder),
         store_embeddings=config.store_embeddings,

@@ -89,13 +89,15 @@ def register_commands() -> None:
     from hashindex.app.cli.bench import bench
     from hashindex.app.cli.build import build
     from hashindex.app.cli.catalog import backends, variants
+    from hashindex.app.cli.change import add, compact, delete, upgrade
     from hashindex.app.cli.get import get
     from hashindex.app.cli.info import info
     from hashindex.app.cli.query import query
     from hashindex.app.cli.serve import serve
     from hashindex.app.cli.verify import verify
 
-    for command in (build, query, info, get, verify, variants, backends, bench, serve):
+    for command in (build, add, delete, compact, upgrade, query, info, get, verify, variants,
+                    backends, bench, serve):
         main.add_command(command)
 
 

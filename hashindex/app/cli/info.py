@@ -14,14 +14,18 @@ import click
               help="Also re-hash every file against its recorded sha256 (`hashindex verify`).")
 def info(index, as_json, verify):
     """Show an index's manifest and code diagnostics."""
-    from hashindex.diagnostics import code_diagnostics, format_diagnostics
+    from hashindex.diagnostics import code_diagnostics, drift, format_diagnostics
     from hashindex.engine import HashIndex
 
     opened = HashIndex.open(index, verify=verify)
-    diagnostics = code_diagnostics(opened.all_codes())
+    codes = opened.all_codes()
+    diagnostics = code_diagnostics(codes[opened.live_rows()])
+    trained, added = opened.rows_by_origin()
+    drifted = drift(codes[trained], codes[added])
     m = opened.manifest
     if as_json:
-        click.echo(json.dumps({"manifest": m.to_dict(), "diagnostics": diagnostics}, indent=2))
+        click.echo(json.dumps({"manifest": m.to_dict(), "diagnostics": diagnostics,
+                               "drift": drifted}, indent=2))
         return
     shown = ", ".join(str(s["rows"]) for s in m.shards[:5]) + (", …" if len(m.shards) > 5 else "")
     knobs = ", ".join(f"{k}={v}" for k, v in m.backend_options.items())
@@ -37,6 +41,11 @@ def info(index, as_json, verify):
                    f"{e.get('quantize', 'none')}{calibrated}{cut}")
     click.echo(f"variant / bits       {m.variant} / {m.bits}")
     click.echo(f"FAISS backend        {m.backend}{f' ({knobs})' if knobs else ''}")
+    click.echo(f"generation           {generation_line(m)}")
+    click.echo(f"live, deleted        {m.documents} live, {m.rows - m.documents} deleted "
+               f"(kept until compact)")
+    click.echo(f"segments             {segments_line(m)}")
+    click.echo(f"added since training {drift_line(drifted)}")
     click.echo(f"shards               {len(m.shards)} ({shown} rows)")
     click.echo(f"stored embeddings    {'yes' if m.store_embeddings else 'no'}")
     click.echo(f"metadata columns     {', '.join(m.metadata_columns) or '(none)'}")
@@ -51,9 +60,38 @@ def table_memory(manifest) -> str:
     from hashindex.store.layout import table_sizes
     from hashindex.store.publish import human_bytes
 
-    sizes = table_sizes(manifest.files, manifest.documents, manifest.bits)
+    sizes = table_sizes(manifest.files, manifest.rows, manifest.bits)
     raw = sizes["raw_codes_and_rows"]
     ratio = f"{sizes['table'] / raw:.2f}× the raw codes + row ids; " if raw else ""
     substrings = sizes["substring_index"]
     index = f"substring index {human_bytes(substrings)}" if substrings else "no substring index"
     return f"{human_bytes(sizes['table'])} ({ratio}{index})"
+
+
+def generation_line(manifest) -> str:
+    if manifest.legacy:
+        return (f"none (format {manifest.format_version}, read-only: `hashindex upgrade` "
+                "converts it)")
+    last = manifest.history[-1] if manifest.history else None
+    return f"{manifest.generation}" + (f" (last change: {last['operation']} at {last['time']})"
+                                       if last else " (as built)")
+
+
+def segments_line(manifest) -> str:
+    shown = ", ".join(f"{s.name} {s.rows} rows" + (f" ({s.deleted} deleted)" if s.deleted else "")
+                      for s in manifest.segments[:4])
+    more = ", …" if len(manifest.segments) > 4 else ""
+    return f"{len(manifest.segments)}: {shown}{more}"
+
+
+def drift_line(drifted: dict) -> str:
+    """The share of live documents the encoder never saw, and how their codes' bits balance
+    against the trained documents' (mean |p(1) − 0.5| per bit, 0 is balanced)."""
+    line = (f"{drifted['added']} of {drifted['added'] + drifted['trained']} live documents "
+            f"({drifted['added_share']:.1%})")
+    if drifted["added"]:
+        line += (f"; bit imbalance {drifted['added_imbalance']:.3f} against "
+                 f"{drifted['trained_imbalance']:.3f} for the trained ones")
+    if drifted["retrain_hint"]:
+        line += "; consider a rebuild, which retrains the encoder"
+    return line

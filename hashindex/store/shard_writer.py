@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.store.layout import shard_file
 from hashindex.store.shards import (
@@ -21,9 +22,12 @@ from hashindex.store.shards import (
 
 
 class ShardWriter:
+    """Shards under `root`/`folder` (a segment's folder), named relative to root."""
+
     def __init__(self, root: Path, metadata_schema: pa.Schema, code_bytes: int,
-                 shard_rows: int):
+                 shard_rows: int, folder: str = ""):
         self.root = root
+        self.folder = folder
         self.schema = shard_schema(metadata_schema, code_bytes)
         self.metadata_schema = metadata_schema
         self.shard_rows = shard_rows
@@ -33,7 +37,7 @@ class ShardWriter:
 
     def _open_next(self) -> None:
         self.close_current()
-        name = shard_file(len(self.shards))
+        name = shard_file(len(self.shards), self.folder)
         (self.root / name).parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self.root / name, self.schema, compression="zstd")
         self.shards.append({"file": name, "rows": 0})
@@ -41,11 +45,25 @@ class ShardWriter:
 
     def write(self, ids: list[str], texts: list[str], metadata: pa.Table,
               codes: np.ndarray) -> None:
+        """Documents with their codes; a metadata column the batch lacks is written as nulls,
+        and one whose values do not fit the column's type is a one-line error naming it."""
         columns = {ID_COLUMN: pa.array(ids, pa.string()), TEXT_COLUMN: pa.array(texts, pa.string())}
         for field in self.metadata_schema:
-            columns[field.name] = metadata.column(field.name).cast(field.type)
+            if field.name not in metadata.column_names:
+                columns[field.name] = pa.nulls(len(ids), field.type)
+                continue
+            try:
+                columns[field.name] = metadata.column(field.name).cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                raise HashIndexError(
+                    f"column {field.name!r} holds {metadata.column(field.name).type} values that "
+                    f"do not fit the index's {field.type}; give it values of that type"
+                ) from None
         columns[CODE_COLUMN] = codes_array(codes)
-        table = pa.table(columns, schema=self.schema)
+        self.write_table(pa.table(columns, schema=self.schema))
+
+    def write_table(self, table: pa.Table) -> None:
+        """Rows already in the shard schema (a compaction copies them as they are)."""
         start = 0
         while start < table.num_rows:
             if self._writer is None or self._rows_in_shard >= self.shard_rows:
@@ -62,6 +80,10 @@ class ShardWriter:
             self._writer = None
             fault_point("shards")
 
-    def close(self) -> list[dict]:
+    def close(self, at_least_one: bool = False) -> list[dict]:
+        """The shards written; `at_least_one`: an empty shard when no row came, so that the
+        documents' schema is on disk even for none."""
+        if at_least_one and not self.shards:
+            self._open_next()
         self.close_current()
         return self.shards

@@ -1,0 +1,123 @@
+"""`hashindex add`, `delete`, `compact` and `upgrade`: changing a living index, each change
+one committed generation (hashindex/segments/writer.py). A second writer at the same time gets
+a one-line error (exit 2)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from hashindex.errors import HashIndexError
+
+
+@click.command()
+@click.argument("index_path", metavar="INDEX")
+@click.argument("input_path", metavar="INPUT")
+@click.option("--upsert", is_flag=True,
+              help="Replace documents whose id is already in the index (else an error).")
+@click.option("--format", "input_format", default=None,
+              help="Input format: parquet, jsonl, csv, textdir (default: by extension).")
+@click.option("--text-column", default=None, help="Default: the one the index was built with.")
+@click.option("--id-column", default=None, help="Default: the one the index was built with.")
+@click.option("--embedding-column", default=None,
+              help="Precomputed embeddings (indexes built from them only).")
+@click.option("--skip-empty", is_flag=True, default=None,
+              help="Drop rows with null or empty text.")
+@click.option("--cache-dir", default=None, help="Embedding cache folder.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def add(index_path, input_path, upsert, input_format, text_column, id_column, embedding_column,
+        skip_empty, cache_dir, no_cache, quiet):
+    """Add INPUT's documents to INDEX as a new segment: embedded with the index's text model,
+    encoded with its trained encoder (no retraining)."""
+    from dataclasses import replace
+
+    from hashindex.store.manifest import read_manifest
+    from indexer.documents import ColumnOptions
+    from indexer.update import AddConfig, add_documents
+
+    flags = {"text_column": text_column, "id_column": id_column,
+             "embedding_column": embedding_column, "skip_empty": skip_empty}
+    columns = None
+    if any(value is not None for value in flags.values()):
+        built = read_manifest(Path(index_path)).build.get("columns", {})
+        columns = replace(ColumnOptions(**{k: v for k, v in built.items()
+                                           if k in ColumnOptions.__dataclass_fields__}),
+                          **{k: v for k, v in flags.items() if v is not None})
+    started = time.perf_counter()
+    report = add_documents(AddConfig(index=index_path, input=input_path, format=input_format,
+                                     columns=columns, upsert=upsert, cache_dir=cache_dir,
+                                     use_cache=not no_cache, show_progress=not quiet))
+    seconds = time.perf_counter() - started
+    replaced = f", replacing {report.replaced}" if report.replaced else ""
+    skipped = f"; {report.skipped} empty rows skipped" if report.skipped else ""
+    click.echo(f"added {report.added} documents{replaced} to {index_path} as segment "
+               f"{report.segment} (generation {report.generation}) in {seconds:.1f} s; "
+               f"{report.embedded} embedded{skipped}")
+
+
+@click.command()
+@click.argument("index_path", metavar="INDEX")
+@click.argument("ids", nargs=-1)
+@click.option("--ids", "ids_file", type=click.Path(dir_okay=False), default=None,
+              help="A file of ids to delete, one per line.")
+@click.option("--strict", is_flag=True,
+              help="Fail (deleting nothing) when an id is not in the index.")
+def delete(index_path, ids, ids_file, strict):
+    """Delete documents from INDEX by ID (tombstones: `compact` reclaims their space)."""
+    from hashindex.segments.writer import IndexWriter
+
+    wanted = list(ids)
+    if ids_file:
+        try:
+            text = Path(ids_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise HashIndexError(f"--ids {ids_file}: cannot read it ({error})") from None
+        wanted += [line.strip() for line in text.splitlines() if line.strip()]
+    if not wanted:
+        raise HashIndexError("no ids to delete: pass IDs or --ids FILE")
+    with IndexWriter(index_path) as writer:
+        report = writer.delete(wanted, strict=strict)
+    if report.unknown:
+        shown = ", ".join(report.unknown[:5]) + (", …" if len(report.unknown) > 5 else "")
+        click.echo(f"note: {len(report.unknown)} id(s) not in the index: {shown}", err=True)
+    click.echo(f"deleted {report.deleted} documents from {index_path}"
+               + (f" (generation {report.generation})" if report.deleted else
+                  "; the index is unchanged"))
+
+
+@click.command()
+@click.argument("index_path", metavar="INDEX")
+def compact(index_path):
+    """Merge INDEX's segments into one, dropping deleted documents, and rebuild its table and
+    second backend."""
+    from hashindex.segments.writer import IndexWriter, NothingToDo
+
+    try:
+        with IndexWriter(index_path) as writer:
+            report = writer.compact()
+    except NothingToDo as note:
+        click.echo(str(note))
+        return
+    click.echo(f"compacted {report.segments_before} segments ({report.rows_before} rows) into "
+               f"one of {report.documents} documents, {report.dropped} deleted rows dropped, "
+               f"in {report.seconds:.1f} s (generation {report.generation})")
+
+
+@click.command()
+@click.argument("index_path", metavar="INDEX")
+def upgrade(index_path):
+    """Convert an index built before segments (format 3) in place, atomically."""
+    from hashindex.segments.writer import IndexWriter, NothingToDo
+
+    try:
+        with IndexWriter(index_path, allow_legacy=True) as writer:
+            writer.upgrade()
+            generation = writer.manifest.generation
+    except NothingToDo as note:
+        click.echo(str(note))
+        return
+    click.echo(f"upgraded {index_path} to format {writer.manifest.format_version} "
+               f"(generation {generation}): it now takes add, delete and compact")

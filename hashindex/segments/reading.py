@@ -1,0 +1,163 @@
+"""A generation's segments, opened and pinned, searched as one index.
+
+Global row ids run through the segments in the manifest's order: segment i's local row r is
+global row start_i + r. Every search backend answers per segment; SegmentedBackend merges the
+answers into what one backend over all the rows would give (for exact backends, exactly that),
+and deleted rows become a mask the engine filters with (engine.filtered_candidates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hashindex.backends import BACKENDS
+from hashindex.backends.base import Backend, Candidates, empty_candidates
+from hashindex.errors import HashIndexError
+from hashindex.store.layout import FAISS_DIR, TABLE_DIR, VECTORS_DIR
+from hashindex.store.manifest import IndexManifest, Segment
+from hashindex.table.keys import keys_to_codes
+from hashindex.vectors import VectorStore
+
+
+@dataclass
+class OpenSegment:
+    """One segment's files, opened (mapped or held) when the index is opened."""
+
+    record: Segment
+    start: int  # the global row of its first row
+    table: Backend
+    second_files: tuple  # the manifest backend's files, held open (Backend.open_files)
+    vectors: VectorStore | None
+    deleted: np.ndarray  # its deleted local rows, sorted int64
+
+    def codes(self) -> np.ndarray:
+        """Its codes by local row, rebuilt from its table."""
+        table = self.table.table
+        codes = np.empty((table.documents, table.code_bytes), dtype=np.uint8)
+        codes[np.asarray(table.rows)] = keys_to_codes(np.asarray(table.keys), table.code_bytes)
+        return codes
+
+    def live_rows(self) -> np.ndarray:
+        """Its local rows that are not deleted."""
+        keep = np.ones(self.record.rows, dtype=bool)
+        keep[self.deleted] = False
+        return np.flatnonzero(keep)
+
+
+def open_segments(root: Path, manifest: IndexManifest) -> list[OpenSegment]:
+    bits = manifest.bits
+    table_class = BACKENDS["table"].backend_class()
+    second_class = BACKENDS[manifest.backend].backend_class()
+    out, start = [], 0
+    for record in manifest.segments:
+        folder = root / record.folder if record.folder else root
+        table = table_class.load(folder / TABLE_DIR, bits)
+        if table.table.documents != record.rows:
+            raise HashIndexError(
+                f"index file {folder / TABLE_DIR} holds {table.table.documents} documents but "
+                f"the manifest says {record.rows}; rebuild the index"
+            )
+        vectors = (VectorStore.load(folder / VECTORS_DIR) if manifest.store_embeddings
+                   else None)
+        deleted = (np.load(root / record.deletions) if record.deletions
+                   else np.zeros(0, dtype=np.int64))
+        if len(deleted) != record.deleted:
+            raise HashIndexError(f"index file {root / record.deletions} lists {len(deleted)} "
+                                 f"deleted rows but the manifest says {record.deleted}")
+        out.append(OpenSegment(record, start, table, second_class.open_files(folder / FAISS_DIR),
+                               vectors, np.asarray(deleted, dtype=np.int64)))
+        start += record.rows
+    return out
+
+
+def segment_of(starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which segment each global row is in (starts: every segment's first row)."""
+    return np.searchsorted(starts, rows, side="right") - 1
+
+
+class SegmentedBackend(Backend):
+    """One backend per segment, asked as one: each returns the rows within the smallest radius
+    holding k of its own (ties complete); the union then holds every row within the k-th
+    smallest distance of the union, since no segment stopped short of it. For exact backends
+    the merged answer is exactly one backend's over all rows; approximate ones merge their
+    candidates the same way."""
+
+    def __init__(self, bits: int, parts: list[Backend], starts: list[int]):
+        super().__init__(bits)
+        self.parts = parts
+        self.starts = starts
+        self.name = parts[0].name if parts else "table"
+
+    @property
+    def exact(self) -> bool:
+        return all(part.exact for part in self.parts)
+
+    def search(self, query_code, k, max_radius, options=None) -> Candidates:
+        if not self.parts:
+            return empty_candidates(True, max_radius)
+        found = [part.search(query_code, k, max_radius, options) for part in self.parts]
+        rows = np.concatenate([f.rows + start for f, start in zip(found, self.starts)])
+        distances = np.concatenate([f.distances for f in found])
+        if len(rows) >= k:
+            radius = int(np.partition(distances, k - 1)[k - 1])
+            keep = distances <= radius
+            rows, distances = rows[keep], distances[keep]
+        else:
+            radius = min(f.radius for f in found)
+        return Candidates.ranked(rows, distances, radius,
+                                 sum(f.buckets_touched for f in found),
+                                 sum(f.documents_touched for f in found),
+                                 all(f.exact for f in found), all(f.scanned for f in found))
+
+
+class VectorStack:
+    """Several segments' VectorStores read by global row (VectorStore's reading methods)."""
+
+    def __init__(self, stores: list[VectorStore], starts: list[int]):
+        self.stores = stores
+        self.starts = np.asarray(starts, dtype=np.int64)
+
+    @property
+    def dtype(self) -> str:
+        return self.stores[0].dtype
+
+    @property
+    def dimension(self) -> int:
+        return self.stores[0].dimension
+
+    def __len__(self) -> int:
+        return sum(len(store) for store in self.stores)
+
+    def split(self, rows: np.ndarray):
+        """(segment, positions in rows, local rows) for each segment the rows touch."""
+        rows = np.asarray(rows, dtype=np.int64)
+        owner = segment_of(self.starts, rows)
+        for segment in np.unique(owner):
+            where = np.flatnonzero(owner == segment)
+            yield int(segment), where, rows[where] - self.starts[segment]
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self.dimension), dtype=np.float32)
+        for segment, where, local in self.split(rows):
+            out[where] = self.stores[segment].rows(local)
+        return out
+
+    def scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.float32)
+        for segment, where, local in self.split(rows):
+            out[where] = self.stores[segment].scores(local, query)
+        return out
+
+    def scores_batch(self, rows: np.ndarray, offsets: np.ndarray,
+                     queries: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty(len(rows), dtype=np.float32)
+        query_of = np.repeat(np.arange(len(queries)), np.diff(offsets))
+        for segment, where, local in self.split(rows):
+            counts = np.bincount(query_of[where], minlength=len(queries))
+            part_offsets = np.concatenate([[0], np.cumsum(counts)])
+            out[where] = self.stores[segment].scores_batch(local, part_offsets, queries)
+        return out

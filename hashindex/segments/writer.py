@@ -1,0 +1,351 @@
+"""IndexWriter: the one writer of a living index. Every change is one commit of a new
+generation (store/generations.py) under the index's lock (store/lock.py):
+
+- add: a new segment, written by the caller through `new_segment()` and committed by
+  `commit_segment()` (with the rows an upsert replaces deleted in the same commit);
+- delete: for each segment touched, a new file of its deleted rows (tombstones);
+- compact: every live row of every segment copied into one new segment, whose table and second
+  backend are built afresh; the old segments and their tombstones are dropped;
+- upgrade: a format-3 index's folders linked into segments/seg-000001, in place.
+
+    with IndexWriter(path) as writer:
+        report = writer.delete(["doc-1", "doc-7"])
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
+from hashindex.segments.reading import open_segments, segment_of
+from hashindex.segments.writing import SegmentSettings, SegmentWriter
+from hashindex.store.generations import collect_garbage, commit
+from hashindex.store.layout import (
+    FAISS_DIR,
+    SEGMENTS_DIR,
+    SHARDS_DIR,
+    TABLE_DIR,
+    VECTORS_DIR,
+    deletions_file,
+    segment_folder,
+)
+from hashindex.store.lock import WriterLock
+from hashindex.store.manifest import IndexManifest, Segment, read_manifest
+from hashindex.store.shards import CODE_COLUMN, ID_COLUMN, RESERVED_COLUMNS, ShardReader
+
+HISTORY_KEPT = 100  # the last commits a manifest lists
+SCRATCH_DIR = "_scratch"
+
+
+class NothingToDo(HashIndexError):
+    """A change that would change nothing (compacting a compact index): reported, not an
+    error; the index is left as it is."""
+
+
+@dataclass
+class DeleteReport:
+    deleted: int = 0
+    unknown: list[str] = field(default_factory=list)  # ids not (or no longer) in the index
+    generation: int = 0
+
+
+@dataclass
+class CompactReport:
+    segments_before: int = 0
+    rows_before: int = 0
+    documents: int = 0
+    dropped: int = 0  # deleted rows removed
+    seconds: float = 0.0
+    generation: int = 0
+
+
+class IndexWriter:
+    """Holds the index's lock from `with` to its end; each method commits one generation."""
+
+    def __init__(self, path: str | Path, *, allow_legacy: bool = False):
+        self.root = Path(path)
+        self.allow_legacy = allow_legacy
+        self.lock = WriterLock(self.root)
+        self.manifest: IndexManifest | None = None
+        self._ids: pa.ChunkedArray | None = None
+        self._live: np.ndarray | None = None
+        self._uncommitted: list[Path] = []  # segment folders begun and not yet committed
+
+    def __enter__(self) -> IndexWriter:
+        read_manifest(self.root)  # a missing or damaged index fails before any lock is made
+        self.lock.__enter__()
+        try:
+            self.manifest = read_manifest(self.root)
+            if self.manifest.legacy and not self.allow_legacy:
+                raise HashIndexError(
+                    f"index {self.root} is in format {self.manifest.format_version} (before "
+                    f"segments) and takes no changes; run `hashindex upgrade {self.root}` first"
+                )
+            collect_garbage(self.root, self.manifest, leftovers=True)
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for folder in self._uncommitted:  # a change that failed leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+        self.lock.__exit__(*exc)
+
+    # ---- what the current generation holds ----------------------------------------------
+    def settings(self) -> SegmentSettings:
+        return SegmentSettings.of(self.manifest)
+
+    def shard_reader(self) -> ShardReader:
+        return ShardReader(self.root, self.manifest.shards)
+
+    def metadata_schema(self) -> pa.Schema:
+        schema = self.shard_reader().schema
+        return pa.schema([f for f in schema if f.name not in RESERVED_COLUMNS])
+
+    def live(self) -> np.ndarray:
+        """bool[rows]: which rows of the current generation are not deleted."""
+        if self._live is None:
+            live = np.ones(self.manifest.rows, dtype=bool)
+            start = 0
+            for record in self.manifest.segments:
+                if record.deletions:
+                    live[start + np.load(self.root / record.deletions)] = False
+                start += record.rows
+            self._live = live
+        return self._live
+
+    def live_rows_of(self, ids: list[str]) -> np.ndarray:
+        """Global rows of the live documents whose id is among `ids`."""
+        if self._ids is None:
+            self._ids = self.shard_reader().column_array(ID_COLUMN)
+        if not ids or not len(self._ids):
+            return np.zeros(0, dtype=np.int64)
+        hit = pc.is_in(self._ids, value_set=pa.array(ids, pa.string()))
+        mask = np.asarray(hit.to_numpy(), dtype=bool) & self.live()
+        return np.flatnonzero(mask)
+
+    def ids_at(self, rows: np.ndarray) -> list[str]:
+        if self._ids is None:
+            self._ids = self.shard_reader().column_array(ID_COLUMN)
+        return self._ids.take(pa.array(rows, pa.int64())).to_pylist()
+
+    # ---- add -------------------------------------------------------------------------------
+    def new_segment(self, metadata_schema: pa.Schema | None = None) -> SegmentWriter:
+        """A writer for the next segment, in a folder nothing refers to until it is
+        committed (a writer that dies leaves it to the next writer's clean-up)."""
+        folder = segment_folder(self.manifest.next_segment)
+        shutil.rmtree(self.root / folder, ignore_errors=True)
+        self._uncommitted.append(self.root / folder)
+        return SegmentWriter(self.root, folder, metadata_schema or self.metadata_schema(),
+                             self.settings())
+
+    def scratch(self, segment: SegmentWriter) -> Path:
+        """A folder inside the new segment for the add's spilled embeddings (removed before
+        the commit)."""
+        path = self.root / segment.folder / SCRATCH_DIR
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def commit_segment(self, segment: SegmentWriter, codes: np.ndarray,
+                       embeddings: np.ndarray | None, *, replaced: np.ndarray | None = None,
+                       operation: str = "add") -> Segment:
+        """Finish the segment's indexes and commit it, deleting the `replaced` rows (an
+        upsert's old versions) in the same generation."""
+        generation = self.manifest.generation + 1
+        record = segment.finish(codes, embeddings, origin=operation, generation=generation)
+        shutil.rmtree(self.root / segment.folder / SCRATCH_DIR, ignore_errors=True)
+        fault_point("segment")
+        manifest = self.next_manifest()
+        if replaced is not None and len(replaced):
+            self.add_deletions(manifest, replaced)
+        manifest.segments = manifest.segments + [record]
+        manifest.next_segment += 1
+        manifest.documents += record.rows
+        self.publish(manifest, [segment.folder], operation,
+                     {"added": record.rows, "replaced": int(len(replaced))
+                      if replaced is not None else 0})
+        return record
+
+    # ---- delete ----------------------------------------------------------------------------
+    def delete(self, ids: list[str], *, strict: bool = False) -> DeleteReport:
+        """Delete the live documents with these ids. Ids not in the index are reported; with
+        `strict` they fail the whole delete (nothing changes)."""
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        rows = self.live_rows_of(wanted)
+        found = set(self.ids_at(rows))
+        unknown = [i for i in wanted if i not in found]
+        if unknown and strict:
+            shown = ", ".join(repr(i) for i in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise HashIndexError(f"index {self.root} has no document with id {shown}{more}; "
+                                 "nothing was deleted (drop --strict to delete the others)")
+        report = DeleteReport(deleted=len(rows), unknown=unknown,
+                              generation=self.manifest.generation)
+        if len(rows):
+            manifest = self.next_manifest()
+            self.add_deletions(manifest, rows)
+            self.publish(manifest, [], "delete", {"deleted": int(len(rows))})
+            report.generation = self.manifest.generation
+        return report
+
+    def add_deletions(self, manifest: IndexManifest, rows: np.ndarray) -> None:
+        """Write, for each segment the global `rows` fall in, the file of its deleted rows as of
+        the new generation, and point its record at it."""
+        starts = np.cumsum([0] + [s.rows for s in manifest.segments])[:-1]
+        owner = segment_of(starts, rows)
+        segments = list(manifest.segments)
+        for number in np.unique(owner):
+            record = segments[number]
+            local = rows[owner == number] - starts[number]
+            old = (np.load(self.root / record.deletions) if record.deletions
+                   else np.zeros(0, np.int64))
+            merged = np.union1d(old, local).astype(np.int64)
+            relative = deletions_file(record.folder, manifest.generation)
+            path = self.root / relative
+            with open(path, "wb") as handle:
+                np.save(handle, merged)
+            if record.deletions:
+                manifest.files.pop(record.deletions, None)
+            manifest.files[relative] = None  # hashed at the commit
+            segments[number] = replace(record, deleted=len(merged), deletions=relative)
+            manifest.documents -= len(merged) - len(old)
+        manifest.segments = segments
+
+    # ---- compact ---------------------------------------------------------------------------
+    def compact(self) -> CompactReport:
+        """Copy every live row into one new segment and drop the old ones."""
+        started = time.perf_counter()
+        manifest = self.manifest
+        if len(manifest.segments) == 1 and not manifest.segments[0].deleted:
+            raise NothingToDo(f"index {self.root} is one segment with no deleted rows; nothing "
+                              "to compact")
+        opened = open_segments(self.root, manifest)
+        settings = self.settings()
+        segment = self.new_segment()
+        codes, sources, trained = [], [], 0
+        for number, part in enumerate(opened):
+            keep = part.live_rows()
+            if number == 0:  # the trained rows stay a prefix: the first segment's come first
+                trained = int(np.count_nonzero(keep < part.record.trained_rows))
+            codes.append(self.copy_rows(part.record, keep, segment))
+            if part.vectors is not None:
+                sources.append((part.vectors, keep))
+        codes = (np.concatenate(codes) if codes
+                 else np.zeros((0, settings.bits // 8), np.uint8))
+        embeddings = None
+        if settings.backend == "graph":  # built over the embeddings: the stored ones
+            if not sources:
+                raise HashIndexError(f"index {self.root} keeps no embeddings, which its graph "
+                                     "backend is built over; rebuild it to compact it")
+            embeddings = np.concatenate([store.rows(rows) for store, rows in sources])
+        generation = manifest.generation + 1
+        record = segment.finish(codes, embeddings, stored_vectors=sources or None,
+                                origin="compact", trained_rows=trained, generation=generation)
+        fault_point("segment")
+        after = self.next_manifest()
+        for old in after.segments:
+            for path in [p for p in after.files if p.startswith(old.folder + "/")]:
+                del after.files[path]
+        after.segments = [record]
+        after.next_segment += 1
+        after.documents = record.rows
+        report = CompactReport(len(manifest.segments), manifest.rows, record.rows,
+                               manifest.rows - record.rows)
+        self.publish(after, [segment.folder], "compact",
+                     {"segments": report.segments_before, "dropped": report.dropped})
+        report.seconds = time.perf_counter() - started
+        report.generation = self.manifest.generation
+        return report
+
+    def copy_rows(self, record: Segment, keep: np.ndarray, segment: SegmentWriter
+                  ) -> np.ndarray:
+        """Copy a segment's `keep` rows (sorted local rows) shard by shard into the new
+        segment, as stored; returns their codes."""
+        codes, start = [], 0
+        for shard in record.shards:
+            rows = keep[(keep >= start) & (keep < start + shard["rows"])] - start
+            start += shard["rows"]
+            if not len(rows):
+                continue
+            table = pq.read_table(self.root / shard["file"], memory_map=True).take(
+                pa.array(rows, pa.int64()))
+            table = table.cast(segment.shards.schema)
+            segment.shards.write_table(table)
+            code = table.column(CODE_COLUMN).combine_chunks()
+            codes.append(np.frombuffer(code.buffers()[1], dtype=np.uint8,
+                                       count=len(rows) * code.type.byte_width,
+                                       offset=code.offset * code.type.byte_width)
+                         .reshape(len(rows), -1))
+        return (np.concatenate(codes) if codes
+                else np.zeros((0, self.manifest.bits // 8), np.uint8))
+
+    # ---- upgrade ---------------------------------------------------------------------------
+    def upgrade(self) -> Segment:
+        """Format 3 → 4 in place: the top-level folders are hard-linked (copied where links
+        fail) into segments/seg-000001, the new manifest renamed over the old one, then the
+        old folders removed. A kill before the rename leaves the old index as it was."""
+        manifest = self.manifest
+        if not manifest.legacy:
+            raise NothingToDo(f"index {self.root} is already in format "
+                              f"{manifest.format_version}; nothing to upgrade")
+        folder = segment_folder(1)
+        shutil.rmtree(self.root / SEGMENTS_DIR, ignore_errors=True)
+        moved = (SHARDS_DIR, TABLE_DIR, FAISS_DIR, VECTORS_DIR)
+        files = {}
+        for relative, entry in manifest.files.items():
+            if relative.split("/")[0] in moved:
+                target = self.root / folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                link_or_copy(self.root / relative, target)
+                files[f"{folder}/{relative}"] = entry
+            else:
+                files[relative] = entry
+        old = manifest.segments[0]
+        record = Segment(name=Path(folder).name, folder=folder, rows=old.rows,
+                         shards=[{"file": f"{folder}/{s['file']}", "rows": s["rows"]}
+                                 for s in old.shards],
+                         origin="build", trained_rows=old.trained_rows)
+        after = self.next_manifest()
+        after.segments = [record]
+        after.files = files
+        self.publish(after, [folder], "upgrade", {"from_format": manifest.format_version})
+        return record
+
+    # ---- commit ----------------------------------------------------------------------------
+    def next_manifest(self) -> IndexManifest:
+        """A copy of the current manifest for the next generation to fill in."""
+        manifest = replace(self.manifest, files=dict(self.manifest.files),
+                           segments=list(self.manifest.segments),
+                           history=list(self.manifest.history))
+        manifest.generation += 1
+        return manifest
+
+    def publish(self, manifest: IndexManifest, new_folders: list[str], operation: str,
+                details: dict) -> None:
+        manifest.history = (manifest.history + [{
+            "generation": manifest.generation, "operation": operation,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "documents": manifest.documents, **details}])[-HISTORY_KEPT:]
+        commit(self.root, manifest, new_folders)
+        self._uncommitted = []
+        self.manifest = read_manifest(self.root)
+        self._ids = self._live = None
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
