@@ -25,7 +25,12 @@ from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from hashindex.filters import MetadataFilter, parse_filter
 from hashindex.model_io import read_code_encoder
-from hashindex.segments.reading import SegmentedBackend, VectorStack, open_segments
+from hashindex.segments.reading import (
+    SegmentedBackend,
+    VectorStack,
+    open_segments,
+    table_parts,
+)
 from hashindex.store.layout import (
     ENCODER_DIR,
     EXPORTED_MODEL_FILE,
@@ -122,7 +127,7 @@ class HashIndex:
         carried = root / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE
         self._text_model = open(carried, "rb") if carried.exists() else None  # pinned, read late
         self._backends: dict[str, Backend] = {
-            "table": merged([segment.table for segment in self.segments], starts, self.bits)}
+            "table": merged(*table_parts(self.segments, self.bits), self.bits)}
         self._rows_by_id: dict[str, int] | None = None
         self._codes: np.ndarray | None = None
         self._columns: dict[str, object] = {}
@@ -214,7 +219,8 @@ class HashIndex:
                 self._backends[name] = merged(
                     [backend_class.from_files(segment.second_files, self.bits)
                      for segment in self.segments],
-                    [segment.start for segment in self.segments], self.bits)
+                    [segment.start for segment in self.segments],
+                    [segment.record.rows for segment in self.segments], self.bits)
             else:  # any other backend is built on the fly from the codes the table holds
                 embeddings = (self.vectors.rows(np.arange(self.row_count))
                               if self.vectors is not None else None)
@@ -445,7 +451,7 @@ class HashIndex:
                 admitted[excluded] = False
             found = self.filtered_candidates(code, request, admitted, radius_cap)
             if request.where is None:  # deleted rows (or the liked one) are no user's filter
-                found = replace(found, filtered=None)
+                found.filtered = None
         return found.nearest(request.rerank_candidates) if request.rerank_candidates else found
 
     def filtered_candidates(self, code, request: SearchRequest, admitted: np.ndarray,
@@ -453,7 +459,8 @@ class HashIndex:
         """Ask the backend for more candidates than wanted (by the filter's selectivity),
         keep the admitted ones, and widen 4× until enough pass or the ball is the cap; once
         that would gather FILTER_SCAN_SHARE of the index, scan the admitted rows' codes."""
-        count, total = int(np.count_nonzero(admitted)), self.row_count
+        total = self.row_count
+        count = len(self) if admitted is self.live else int(np.count_nonzero(admitted))
         wanted = request.wanted
         backend = self.backend(request.backend)
         if count == 0:
@@ -464,8 +471,10 @@ class HashIndex:
             keep = admitted[found.rows]
             passed = int(np.count_nonzero(keep))
             if passed >= wanted or found.radius >= radius_cap or len(found.rows) >= total:
-                return replace(found, rows=found.rows[keep], distances=found.distances[keep],
-                               filtered=(len(found.rows), passed))
+                examined = len(found.rows)  # a fresh answer of this search: narrowed in place
+                found.rows, found.distances = found.rows[keep], found.distances[keep]
+                found.filtered = (examined, passed)
+                return found
             ask *= 4
         return self.scan_admitted(code, np.flatnonzero(admitted), wanted, radius_cap)
 
@@ -528,6 +537,6 @@ def check_integer(name: str, value) -> None:
         raise HashIndexError(f"{name} must be an integer, got {value!r}")
 
 
-def merged(parts: list[Backend], starts: list[int], bits: int) -> Backend:
+def merged(parts: list[Backend], starts: list[int], sizes: list[int], bits: int) -> Backend:
     """One segment's backend as itself (no merging cost); several as one SegmentedBackend."""
-    return parts[0] if len(parts) == 1 else SegmentedBackend(bits, parts, starts)
+    return parts[0] if len(parts) == 1 else SegmentedBackend(bits, parts, starts, sizes)

@@ -15,7 +15,7 @@ import numpy as np
 
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
-from hashindex.segments.writer import IndexWriter
+from hashindex.segments.writer import IndexWriter, check_columns_fit
 from hashindex.store.layout import PRECOMPUTED_MODEL
 from indexer.build.checks import check_input
 from indexer.build.config import BuildConfig, BuildReport, StageClock
@@ -138,12 +138,7 @@ def existing_rows(writer: IndexWriter, batch, first: int, stream: DocumentStream
 def check_metadata(batch, index_schema, dimension: int, source) -> None:
     """The input's metadata columns must be among the index's (a missing one is stored as
     null) and its precomputed embeddings of the index's dimension."""
-    extra = [name for name in batch.metadata.column_names if name not in index_schema.names]
-    if extra:
-        raise HashIndexError(
-            f"{source}: column(s) {', '.join(extra)} are not among the index's metadata "
-            f"columns ({', '.join(index_schema.names) or 'none'}); drop them, or rebuild the "
-            "index to add columns")
+    check_columns_fit(batch.metadata.column_names, index_schema, str(source))
     if batch.embeddings is not None and batch.embeddings.shape[1] != dimension:
         raise HashIndexError(
             f"{source}: embeddings of dimension {batch.embeddings.shape[1]}, but the index "

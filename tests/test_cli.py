@@ -334,3 +334,21 @@ def test_verify_rehashes_what_an_open_only_sizes(built):
     assert run("info", built).exit_code == 0
     assert_bad_input(run("verify", built), "keys.npy", "corrupted")
     assert_bad_input(run("info", built, "--verify"), "keys.npy", "corrupted")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["query", "INDEX", "x", "-k", "2.5"], ["'-k'", "not a valid integer", "query --help"]),
+    (["bogus"], ["No such command 'bogus'", "hashindex --help"]),
+    (["--bogus"], ["No such option '--bogus'"]),
+    (["build", "docs.jsonl"], ["Missing option '--out'", "build --help"]),
+    (["delete"], ["Missing argument 'INDEX'"]),
+])
+def test_flags_click_refuses_are_one_line_too(built, args, fragments):
+    assert_bad_input(run(*[built if a == "INDEX" else a for a in args]), *fragments)
+
+
+def test_a_where_on_an_unknown_column_names_the_flag(built):
+    assert_bad_input(run("query", built, "x", "--where", "colour=red"),
+                     "--where", "no metadata column 'colour'")
+    assert_bad_input(run("query", built, "x", "--where", "year>=soon"), "--where year",
+                     "'soon'")

@@ -23,6 +23,7 @@ import hashindex.embedding.embedder
 from hashindex.app.cli import main
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
+from hashindex.segments import reading
 from hashindex.segments.writer import IndexWriter, NothingToDo
 from hashindex.store.layout import LOCK_FILE, MANIFEST_FILE
 from hashindex.store.manifest import read_manifest
@@ -91,10 +92,20 @@ operations = st.lists(st.one_of(
 ), min_size=1, max_size=5)
 
 
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=operations, seed=st.integers(0, 10_000))
-def test_changes_answer_as_a_rebuild_of_the_live_documents(tmp_path_factory, steps, seed):
-    folder = tmp_path_factory.mktemp("living")
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=operations, seed=st.integers(0, 10_000), small=st.sampled_from([1, 50, 10**6]))
+def test_changes_answer_as_a_rebuild_of_the_live_documents(tmp_path_factory, steps, seed,
+                                                           small):
+    """`small`: below it segments are searched as one table (1: each alone)."""
+    before = reading.SMALL_SEGMENT_ROWS
+    reading.SMALL_SEGMENT_ROWS = small
+    try:
+        changes_answer_as_a_rebuild(tmp_path_factory.mktemp("living"), steps, seed)
+    finally:
+        reading.SMALL_SEGMENT_ROWS = before
+
+
+def changes_answer_as_a_rebuild(folder: Path, steps, seed: int) -> None:
     rng = np.random.default_rng(seed)
     live = vector_docs(60, "a", seed=seed, dim=DIM)
     vector_build(folder / "index", live)

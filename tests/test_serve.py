@@ -337,3 +337,37 @@ def test_an_index_failing_its_checks_is_refused_at_start(service, tmp_path):
     refused = subprocess.run([sys.executable, "-m", "hashindex.app.cli", "serve", str(copy),
                               "--port", port], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "keys.npy" in refused.stderr
+
+
+def test_a_read_only_service_refuses_writes(service):
+    url, _, _, _ = service
+    answer = httpx.post(url + "/documents", json={"documents": [{"id": "x", "text": "y"}]})
+    assert answer.status_code == 403 and "--allow-writes" in answer.json()["error"]
+    assert httpx.delete(url + "/documents/d1").status_code == 403
+
+
+def test_text_adds_over_http_and_changes_by_the_cli_are_served(service, tmp_path):
+    import shutil
+
+    _, index_path, _, _ = service
+    copy = tmp_path / "copy"
+    shutil.copytree(index_path, copy)
+    text = "A brand new paragraph about parsing flags on the command line of a shell."
+    with serve_index(copy, tmp_path / "serve.log",
+                     args=("--allow-writes", "--reload-interval", "0.2")) as url:
+        added = httpx.post(url + "/documents", timeout=60, json={"documents": [
+            {"id": "new-1", "text": text, "metadata": {"n": 1000}}]})
+        assert added.status_code == 200 and added.json()["added"] == 1, added.text
+        found = httpx.post(url + "/search", json={"text": text, "k": 1}).json()["hits"][0]
+        assert (found["id"], found["distance"], found["metadata"]) == ("new-1", 0, {"n": 1000})
+        wrong = httpx.post(url + "/documents", json={"documents": [
+            {"id": "new-2", "text": text, "embedding": [0.0] * 384}]})
+        assert wrong.status_code == 400 and "embeds text with its own model" in wrong.text
+        deleted = subprocess.run([sys.executable, "-m", "hashindex.app.cli", "delete",
+                                  str(copy), "d3"], capture_output=True, text=True, timeout=60)
+        assert deleted.returncode == 0, deleted.stderr
+        deadline = time.monotonic() + 30  # the watcher serves the CLI's commit
+        while httpx.get(url + "/documents/d3").status_code != 404:
+            assert time.monotonic() < deadline, "the CLI's delete was never served"
+            time.sleep(0.1)
+        assert httpx.get(url + "/ready").json()["documents"] == 60

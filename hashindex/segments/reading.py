@@ -73,22 +73,62 @@ def open_segments(root: Path, manifest: IndexManifest) -> list[OpenSegment]:
     return out
 
 
+# Segments this small (an add's, typically) are searched as one: consecutive ones get one hash
+# table, built from their codes when the index is opened (~10 ms per 100k codes), instead of one
+# search each (a search's fixed cost, ~20-40 µs, times the number of segments). Measured at 1M
+# documents + 9 adds of 10k: a top-10's table search 0.46 ms with a search per segment.
+SMALL_SEGMENT_ROWS = 131_072
+
+
+def table_parts(segments: list[OpenSegment], bits: int
+                ) -> tuple[list[Backend], list[int], list[int]]:
+    """The table backends to search, their first rows and their sizes: each large segment's
+    own table, and one table per run of consecutive small segments."""
+    table_class = BACKENDS["table"].backend_class()
+    parts, starts, sizes, run = [], [], [], []
+
+    def close_run():
+        if len(run) == 1:
+            parts.append(run[0].table)
+        elif run:
+            codes = np.concatenate([segment.codes() for segment in run])
+            parts.append(table_class.build(codes, bits))
+        if run:
+            starts.append(run[0].start)
+            sizes.append(sum(segment.record.rows for segment in run))
+        run.clear()
+
+    for segment in segments:
+        if segment.record.rows < SMALL_SEGMENT_ROWS:
+            run.append(segment)
+            continue
+        close_run()
+        parts.append(segment.table)
+        starts.append(segment.start)
+        sizes.append(segment.record.rows)
+    close_run()
+    return parts, starts, sizes
+
+
 def segment_of(starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Which segment each global row is in (starts: every segment's first row)."""
     return np.searchsorted(starts, rows, side="right") - 1
 
 
 class SegmentedBackend(Backend):
-    """One backend per segment, asked as one: each returns the rows within the smallest radius
-    holding k of its own (ties complete); the union then holds every row within the k-th
-    smallest distance of the union, since no segment stopped short of it. For exact backends
+    """One backend per segment, asked as one. Each part returns the rows within the smallest
+    radius holding k of its own (ties complete), capped; the union then holds every row within
+    its k-th smallest distance, since no part stopped short of it. The largest part is asked
+    first and every later one only up to the k-th distance found so far: a small part then
+    looks at a few codes instead of widening its own ball until it holds k. For exact backends
     the merged answer is exactly one backend's over all rows; approximate ones merge their
     candidates the same way."""
 
-    def __init__(self, bits: int, parts: list[Backend], starts: list[int]):
+    def __init__(self, bits: int, parts: list[Backend], starts: list[int], sizes: list[int]):
         super().__init__(bits)
-        self.parts = parts
-        self.starts = starts
+        order = np.argsort(sizes, kind="stable")[::-1]  # the largest first
+        self.parts = [parts[i] for i in order]
+        self.starts = [starts[i] for i in order]
         self.name = parts[0].name if parts else "table"
 
     @property
@@ -98,9 +138,16 @@ class SegmentedBackend(Backend):
     def search(self, query_code, k, max_radius, options=None) -> Candidates:
         if not self.parts:
             return empty_candidates(True, max_radius)
-        found = [part.search(query_code, k, max_radius, options) for part in self.parts]
-        rows = np.concatenate([f.rows + start for f, start in zip(found, self.starts)])
-        distances = np.concatenate([f.distances for f in found])
+        rows, distances, found = [], [], []
+        cap = max_radius
+        for part, start in zip(self.parts, self.starts):
+            answer = part.search(query_code, k, cap, options)
+            found.append(answer)
+            rows.append(answer.rows + start)
+            distances.append(answer.distances)
+            if sum(len(d) for d in distances) >= k:  # no row beyond the k-th distance counts
+                cap = min(cap, int(np.partition(np.concatenate(distances), k - 1)[k - 1]))
+        rows, distances = np.concatenate(rows), np.concatenate(distances)
         if len(rows) >= k:
             radius = int(np.partition(distances, k - 1)[k - 1])
             keep = distances <= radius

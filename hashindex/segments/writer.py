@@ -28,10 +28,12 @@ import pyarrow.parquet as pq
 
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
+from hashindex.model_io import read_code_encoder
 from hashindex.segments.reading import open_segments, segment_of
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.generations import collect_garbage, commit
 from hashindex.store.layout import (
+    ENCODER_DIR,
     FAISS_DIR,
     SEGMENTS_DIR,
     SHARDS_DIR,
@@ -142,6 +144,43 @@ class IndexWriter:
         return self._ids.take(pa.array(rows, pa.int64())).to_pylist()
 
     # ---- add -------------------------------------------------------------------------------
+    def add(self, ids: list[str], texts: list[str | None], embeddings: np.ndarray,
+            metadata: pa.Table | None = None, *, upsert: bool = False) -> tuple[Segment, int]:
+        """Add documents held in memory (the service's path; files go through
+        indexer.update): their embeddings from the index's text model, encoded with its
+        trained encoder, as one new segment. Returns (the segment, documents replaced)."""
+        ids = [str(i) for i in ids]
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if not ids:
+            raise HashIndexError("no documents to add")
+        if len(texts) != len(ids) or len(embeddings) != len(ids):
+            raise HashIndexError(f"{len(ids)} ids, {len(texts)} texts and {len(embeddings)} "
+                                 "embeddings: give one of each per document")
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.manifest.dimension:
+            raise HashIndexError(f"embeddings of shape {embeddings.shape}; this index holds "
+                                 f"{self.manifest.dimension}-dimensional ones")
+        seen: dict[str, int] = {}
+        for position, doc in enumerate(ids):
+            if not doc.strip():
+                raise HashIndexError(f"document {position}: the id is empty")
+            if doc in seen:
+                raise HashIndexError(f"duplicate id {doc!r} (documents {seen[doc]} and "
+                                     f"{position}); ids must be unique")
+            seen[doc] = position
+        metadata = metadata if metadata is not None else pa.table({})
+        index_schema = self.metadata_schema()
+        check_columns_fit(metadata.column_names, index_schema, "the documents")
+        replaced = self.live_rows_of(ids)
+        if len(replaced) and not upsert:
+            taken = sorted(set(self.ids_at(replaced)))
+            shown = ", ".join(repr(i) for i in taken[:3])
+            raise HashIndexError(f"id(s) {shown} ({len(taken)} in all) are already in index "
+                                 f"{self.root}; upsert to replace them")
+        codes = read_code_encoder(self.root / ENCODER_DIR).encode(embeddings)
+        segment = self.new_segment(index_schema)
+        segment.write(ids, list(texts), metadata, codes)
+        return self.commit_segment(segment, codes, embeddings, replaced=replaced), len(replaced)
+
     def new_segment(self, metadata_schema: pa.Schema | None = None) -> SegmentWriter:
         """A writer for the next segment, in a folder nothing refers to until it is
         committed (a writer that dies leaves it to the next writer's clean-up)."""
@@ -342,6 +381,16 @@ class IndexWriter:
         self._uncommitted = []
         self.manifest = read_manifest(self.root)
         self._ids = self._live = None
+
+
+def check_columns_fit(names: list[str], index_schema: pa.Schema, where: str) -> None:
+    """Added documents may leave a metadata column out (stored as null), not bring new ones."""
+    extra = [name for name in names if name not in index_schema.names]
+    if extra:
+        raise HashIndexError(
+            f"{where}: column(s) {', '.join(extra)} are not among the index's metadata columns "
+            f"({', '.join(index_schema.names) or 'none'}); drop them, or rebuild the index to "
+            "add columns")
 
 
 def link_or_copy(source: Path, target: Path) -> None:

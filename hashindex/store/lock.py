@@ -19,6 +19,10 @@ from hashindex.store.layout import LOCK_FILE
 log = logging.getLogger("hashindex")
 
 
+class WriterBusy(HashIndexError):
+    """Another writer holds the lock (a service answers 409)."""
+
+
 class WriterLock:
     """The index's one-writer lock (flock on INDEX/write.lock), taken without waiting: a second
     writer gets a one-line error naming the first one's pid."""
@@ -42,7 +46,7 @@ class WriterLock:
             holder = read_pid(fd)
             os.close(fd)
             who = f" (pid {holder})" if holder else ""
-            raise HashIndexError(f"index {self.root} is being changed by another writer{who}; "
+            raise WriterBusy(f"index {self.root} is being changed by another writer{who}; "
                                  "wait for it to finish, then run again") from None
         self.recovered_pid = read_pid(fd)  # a pid here with the lock free: its writer died
         os.ftruncate(fd, 0)

@@ -34,11 +34,19 @@ def raise_terminated(signum, frame):
 class CLIGroup(click.Group):
     """The one guard at the CLI's edge: every failure becomes one line and its exit code."""
 
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.UsageError as error:
+            usage_error(error)
+
     def invoke(self, ctx):
         signal.signal(signal.SIGTERM, raise_terminated)
         debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
+        except click.exceptions.UsageError as error:
+            usage_error(error, debug)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except HashIndexError as error:
@@ -58,6 +66,15 @@ class CLIGroup(click.Group):
             first = (str(error).splitlines() or [""])[0]
             fail(f"internal error: {type(error).__name__}: {first} (a bug in hashindex: "
                  "re-run with --debug for the traceback and report it)", INTERNAL_ERROR, debug)
+
+
+def usage_error(error: click.exceptions.UsageError, debug: bool = False):
+    """A flag or argument click refused (unknown, missing, of the wrong type): one line naming
+    it and where the command's help is, exit 2, like every other bad input."""
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):
+        raise error  # a bare `hashindex` prints its help
+    command = error.ctx.command_path if error.ctx is not None else "hashindex"
+    fail(f"{error.format_message()} (see `{command} --help`)", USER_ERROR, debug)
 
 
 def fail(message: str, code: int, debug: bool):

@@ -65,9 +65,16 @@ def query(index, text, k, radius, backend, backend_options, rerank_candidates, n
     from hashindex.engine import HashIndex, Like
 
     opened = HashIndex.open(index)
-    request = opened.request(k, max_radius=radius, rerank=not no_rerank, backend=backend,
-                             rerank_candidates=rerank_candidates, backend_options=knobs,
-                             filter=spec)
+    try:
+        request = opened.request(k, max_radius=radius, rerank=not no_rerank, backend=backend,
+                                 rerank_candidates=rerank_candidates, backend_options=knobs,
+                                 filter=spec)
+    except HashIndexError as error:  # a filter's error, as the flag the user wrote it with
+        message = str(error)
+        if spec and message.startswith("filter"):
+            raise HashIndexError("--where " + message.removeprefix("filter").lstrip(".:")
+                                 .lstrip()) from None
+        raise
     if queries_file:
         show(queries, opened.run_batch(queries, request), True)
         return

@@ -66,10 +66,14 @@ def log_config() -> dict:
 @click.option("--verify", is_flag=True,
               help="Re-hash every index file (sha256) before serving it, at start and on each "
                    "reload; by default only the cheap checks (files present, sizes, manifest).")
+@click.option("--allow-writes", is_flag=True,
+              help="Also take POST /documents (add), DELETE /documents/ID and POST "
+                   "/documents/delete, each one commit (off: the service is read-only).")
 def serve(index_path, host, port, max_k, max_body_bytes, batch_window_ms, max_text_batch,
-          reload_interval, preload_documents_mb, verify):
+          reload_interval, preload_documents_mb, verify, allow_writes):
     """Serve INDEX over HTTP: a search page at /, POST /search and /search/batch,
-    GET /documents/ID, /info, /health, /ready, /metrics; API docs at /docs."""
+    GET /documents/ID, /info, /health, /ready, /metrics; API docs at /docs; with
+    --allow-writes, adds and deletes."""
     import uvicorn
 
     from hashindex.app.serve.app import ServeSettings, create_app
@@ -80,6 +84,7 @@ def serve(index_path, host, port, max_k, max_body_bytes, batch_window_ms, max_te
     settings = ServeSettings(max_k=max_k, max_body_bytes=max_body_bytes,
                              batch_window_ms=batch_window_ms, max_text_batch=max_text_batch,
                              reload_interval_s=reload_interval, verify_reloads=verify,
-                             preload_documents_mb=preload_documents_mb)
+                             preload_documents_mb=preload_documents_mb,
+                             allow_writes=allow_writes)
     uvicorn.run(create_app(index_path, settings), host=host, port=port, log_level="info",
                 access_log=False, log_config=log_config(), timeout_graceful_shutdown=30)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -26,9 +27,17 @@ from starlette.exceptions import HTTPException
 from hashindex.app.serve.body_limit import BodyLimitMiddleware
 from hashindex.app.serve.observability import ObservabilityMiddleware, ServiceMetrics
 from hashindex.app.serve.page import mount_search_page
-from hashindex.app.serve.schema import BatchBody, SearchBody, query_of, result_json
+from hashindex.app.serve.schema import (
+    AddBody,
+    BatchBody,
+    DeleteBody,
+    SearchBody,
+    query_of,
+    result_json,
+)
 from hashindex.app.serve.snapshots import ServingState, Snapshot
 from hashindex.errors import HashIndexError
+from hashindex.store.lock import WriterBusy
 
 log = logging.getLogger("hashindex.serve")
 
@@ -50,10 +59,15 @@ class ServeSettings:
     verify_reloads: bool = False  # re-hash every file of a new build before serving it
     search_threads: int | None = None  # None: one per core
     preload_documents_mb: int = 2048  # hold every document decoded in memory up to this size
+    allow_writes: bool = False  # POST /documents, DELETE /documents/{id}, POST /documents/delete
 
 
 class NotReady(Exception):
     pass
+
+
+class WritesOff(Exception):
+    """A write to a service started without --allow-writes: 403."""
 
 
 class BadBody(Exception):
@@ -99,6 +113,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
     # over the GIL (measured: 40 threads answered 704 q/s at 32 clients, 2 threads 993).
     searchers = ThreadPoolExecutor(max_workers=settings.search_threads or os.cpu_count() or 2,
                                    thread_name_prefix="search")
+    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")  # one writer
     metrics.queue_depth.set_function(
         lambda: state.current.batcher.depth() if state.current and state.current.batcher else 0)
     metrics.documents.set_function(lambda: len(state.current.index) if state.current else 0)
@@ -122,6 +137,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         loader.join(timeout=60)
         state.close()
         searchers.shutdown(wait=True)
+        writes.shutdown(wait=True)
 
     app = FastAPI(title="hashindex", lifespan=lifespan,
                   description="Semantic-hashing search over one index; see the README.")
@@ -134,7 +150,14 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
     @app.exception_handler(HashIndexError)
     async def user_error(request: Request, error: HashIndexError):
-        return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"error": str(error)},
+                            status_code=409 if isinstance(error, WriterBusy) else 400)
+
+    @app.exception_handler(WritesOff)
+    async def writes_off(request: Request, error: WritesOff):
+        return JSONResponse({"error": "this service is read-only; start it with "
+                                      "`hashindex serve --allow-writes` to add or delete"},
+                            status_code=403)
 
     @app.exception_handler(NotReady)
     async def not_ready(request: Request, error: NotReady):
@@ -248,6 +271,84 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         total = time.perf_counter() - started
         return json_response({"results": results, "timings": {  # the shared model call too
             "embed": round(embed_seconds * 1000, 3), "total": round(total * 1000, 3)}})
+
+    async def write(change):
+        """Run a change to the index on the one writer thread under the index's lock, then
+        serve the generation it committed before answering (a client reads its writes)."""
+        if not settings.allow_writes:
+            raise WritesOff()
+        snapshot()
+
+        def run():
+            from hashindex.segments.writer import IndexWriter
+
+            with IndexWriter(index_path) as writer:
+                out = change(writer)
+                out["generation"] = writer.manifest.generation
+            state.check_for_new_build()
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(writes, run)
+
+    @app.post("/documents", openapi_extra=request_schema(AddBody.model_json_schema()))
+    async def add_documents(request: Request):
+        """Add documents as one new segment: texts embedded by the index's text model (an
+        index of precomputed embeddings takes `embedding` instead), encoded by its encoder."""
+        import pyarrow as pa
+
+        body = await read_body(request, AddBody)
+        current = snapshot()
+        docs = body.documents
+        if not docs:
+            raise HashIndexError("documents: none given")
+        if current.batcher is None:
+            missing = [d.id for d in docs if d.embedding is None]
+            if missing:
+                raise HashIndexError(f"documents: {missing[0]!r} has no embedding; this index "
+                                     "was built from precomputed embeddings")
+            vectors = np.asarray([d.embedding for d in docs], dtype=np.float32)
+        else:
+            given = [d.id for d in docs if d.embedding is not None or not (d.text or "").strip()]
+            if given:
+                raise HashIndexError(f"documents: {given[0]!r} needs a text (and no "
+                                     "embedding): this index embeds text with its own model")
+            vectors = np.asarray(await asyncio.wrap_future(current.batcher.submit(
+                [d.text for d in docs])), dtype=np.float32)
+        names = sorted({name for d in docs for name in d.metadata})
+        try:
+            metadata = pa.table({name: [d.metadata.get(name) for d in docs] for name in names})
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise HashIndexError(f"documents: metadata {error}") from None
+
+        def change(writer):
+            record, replaced = writer.add([d.id for d in docs], [d.text for d in docs],
+                                          vectors, metadata, upsert=body.upsert)
+            return {"added": record.rows, "replaced": replaced, "segment": record.name}
+
+        return await write(change)
+
+    @app.post("/documents/delete", openapi_extra=request_schema(DeleteBody.model_json_schema()))
+    async def delete_documents(request: Request):
+        body = await read_body(request, DeleteBody)
+
+        def change(writer):
+            report = writer.delete(body.ids, strict=body.strict)
+            return {"deleted": report.deleted, "unknown": report.unknown}
+
+        return await write(change)
+
+    @app.delete("/documents/{doc_id:path}")
+    async def delete_document(doc_id: str):
+        def change(writer):
+            report = writer.delete([doc_id], strict=True)
+            return {"deleted": report.deleted}
+
+        try:
+            return await write(change)
+        except WriterBusy:
+            raise
+        except HashIndexError as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
 
     @app.get("/documents/{doc_id:path}")
     def document(doc_id: str):

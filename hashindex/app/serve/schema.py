@@ -37,6 +37,27 @@ class BatchBody(BaseModel):
     queries: list[SearchBody]
 
 
+class NewDocument(BaseModel):
+    id: str
+    text: str | None = None
+    embedding: list[float] | None = Field(None, description="for an index built from "
+                                          "precomputed embeddings (else the text is embedded)")
+    metadata: dict = Field(default_factory=dict)
+
+
+class AddBody(BaseModel):
+    """Documents to add as one new segment (one commit)."""
+
+    documents: list[NewDocument]
+    upsert: bool = Field(False, description="replace documents whose id is already in the "
+                                            "index (else the whole add is refused)")
+
+
+class DeleteBody(BaseModel):
+    ids: list[str]
+    strict: bool = Field(False, description="refuse the whole delete if an id is unknown")
+
+
 def query_of(body: SearchBody, bits: int):
     """The query the engine takes: text, a float32 embedding, a code (bytes) or Like."""
     given = [name for name in QUERY_FIELDS if getattr(body, name) is not None]
