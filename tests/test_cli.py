@@ -338,7 +338,7 @@ def test_verify_rehashes_what_an_open_only_sizes(built):
 
 @pytest.mark.parametrize("args, fragments", [
     (["query", "INDEX", "x", "-k", "2.5"], ["'-k'", "not a valid integer", "query --help"]),
-    (["bogus"], ["No such command 'bogus'", "hashindex --help"]),
+    (["bogus"], ["No such command 'bogus'", "--help"]),
     (["--bogus"], ["No such option '--bogus'"]),
     (["build", "docs.jsonl"], ["Missing option '--out'", "build --help"]),
     (["delete"], ["Missing argument 'INDEX'"]),
