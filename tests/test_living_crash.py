@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import build, vector_docs, write_input
+from workers import apply_change
 
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
@@ -112,26 +113,12 @@ def start(spec: dict, kill_at: str | None = None) -> subprocess.Popen:
 
 def rerun(spec: dict) -> str:
     """Run the change again in this process: 'done', or what says it was already made."""
-    operation, index = spec["operation"], spec["index"]
     try:
-        if operation in ("add", "upsert"):
-            add_documents(AddConfig(index=index, input=spec["input"], upsert=operation ==
-                                    "upsert", show_progress=False,
-                                    columns=ColumnOptions(id_column="doc",
-                                                          embedding_column="vec")))
-        elif operation == "overwrite":
-            build(spec["input"], index, embedding_column="vec", bits=32, overwrite=True,
-                  store_embeddings=True)
-        else:
-            with IndexWriter(index, allow_legacy=operation == "upgrade") as writer:
-                if operation == "delete":
-                    writer.delete(spec["ids"])
-                else:
-                    getattr(writer, operation)()
+        apply_change(spec)
     except NothingToDo:
         return "already"
     except HashIndexError as error:
-        assert operation == "add" and "already in index" in str(error), error
+        assert spec["operation"] == "add" and "already in index" in str(error), error
         return "already"
     return "done"
 

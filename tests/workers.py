@@ -78,13 +78,13 @@ def run_race(index_path: str, stop_file: str) -> None:
     print(f"ok {queries}", flush=True)
 
 
-def run_change(spec: dict) -> None:
+def apply_change(spec: dict) -> None:
+    """One change to a living index, as `change` runs it (and the crash tests re-run it)."""
     from hashindex.segments.writer import IndexWriter
     from indexer.documents import ColumnOptions
     from indexer.update import AddConfig, add_documents
 
     operation, index = spec["operation"], spec["index"]
-    print("ready", flush=True)
     if operation in ("add", "upsert"):
         add_documents(AddConfig(index=index, input=spec["input"], upsert=operation == "upsert",
                                 columns=ColumnOptions(id_column="doc", embedding_column="vec"),
@@ -98,6 +98,14 @@ def run_change(spec: dict) -> None:
                 writer.delete(spec["ids"])
             else:
                 getattr(writer, operation)()
+
+
+def run_change(spec: dict) -> None:
+    import hashindex.segments.writer  # noqa: F401  (imported before `ready`)
+    import indexer.update  # noqa: F401
+
+    print("ready", flush=True)
+    apply_change(spec)
     print("done", flush=True)
 
 
