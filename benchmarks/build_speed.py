@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from hashindex.backends import backend_class
 from hashindex.encoding import encode_codes
 from hashindex.models import DEFAULT_VARIANT
-from hashindex.store.shard_writer import ShardWriter
+from hashindex.segments.writing import SegmentSettings, SegmentWriter
+from hashindex.store.layout import segment_folder
 from hashindex.training import TrainConfig, train
 from indexer.bench.datasets import clustered_embeddings
 from indexer.bench.measure import Timer, machine_record, peak_rss_mib
@@ -47,16 +47,15 @@ def synthetic_encode_write(n: int, bits: int, work: Path, shard_rows: int) -> li
     with Timer() as encode:
         codes = encode_codes(model, embeddings)
     out = work / "synthetic-index"
-    with Timer() as write:
-        writer = ShardWriter(out, pa.schema([]), bits // 8, None, shard_rows)
+    with Timer() as write:  # what a build writes: one segment (shards, table, FAISS flat)
+        writer = SegmentWriter(out, segment_folder(1), pa.schema([]),
+                               SegmentSettings(bits, "flat", {}, shard_rows=shard_rows))
         empty = pa.table({})
         for start in range(0, n, shard_rows):
             end = min(start + shard_rows, n)
             ids = [str(i) for i in range(start, end)]
             writer.write(ids, [""] * (end - start), empty, codes[start:end])
-        writer.close()
-        backend_class("table").build(codes, bits).save(out / "table")
-        backend_class("flat").build(codes, bits).save(out / "faiss")
+        writer.finish(codes)
     total = encode.seconds + write.seconds
     return [
         f"{n:,} synthetic 384-d embeddings, {DEFAULT_VARIANT} variant, {bits} bits, shards of "

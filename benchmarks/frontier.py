@@ -32,8 +32,9 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from hashindex.embedding.cache import default_cache_dir  # noqa: E402
 from hashindex.engine import HashIndex  # noqa: E402
+from hashindex.metrics import recall_at_k  # noqa: E402
 from hashindex.models.config import variant_options  # noqa: E402
-from hashindex.store.layout import TABLE_DIR, VECTORS_DIR, bytes_in  # noqa: E402
+from hashindex.store.layout import MANIFEST_FILE, TABLE_DIR, VECTORS_DIR, bytes_in  # noqa: E402
 from hashindex.training import TrainConfig  # noqa: E402
 from indexer.bench.datasets import load_dataset  # noqa: E402
 from indexer.bench.measure import machine_record  # noqa: E402
@@ -162,7 +163,7 @@ def build_hashindex(database: np.ndarray, bits: int, work: Path, train: TrainCon
                        source)
     out = work / f"index-{bits}"
     seconds_file = work / f"index-{bits}.build-seconds"
-    if (out / "manifest.json").exists():  # --work: an index of an earlier run, reused
+    if (out / MANIFEST_FILE).exists():  # --work: an index of an earlier run, reused
         seconds = float(seconds_file.read_text()) if seconds_file.exists() else float("nan")
         return HashIndex.open(out), seconds
     import torch
@@ -237,7 +238,7 @@ def measure(method: Method, setting: dict, queries: np.ndarray, truth: np.ndarra
         found[i, : len(rows)] = rows[:K]
         found[i, len(rows):] = -1
     seconds = time.perf_counter() - started
-    recall = float(np.mean([len(np.intersect1d(f, t[:K])) / K for f, t in zip(found, truth)]))
+    recall = recall_at_k(found, truth, K)
     return {"method": method.family, "setting": " ".join(f"{k}={v}" for k, v in setting.items()),
             "recall@10": round(recall, 4), "qps": round(len(queries) / seconds, 1),
             "bytes_per_doc": round(method.bytes_per_document(), 1)}

@@ -489,8 +489,8 @@ class HashIndex:
         if len(rows) > wanted:
             radius = min(radius_cap, int(np.partition(distances, wanted - 1)[wanted - 1]))
         keep = distances <= radius
-        found = Candidates.ranked(rows[keep], distances[keep], radius, 0, len(rows),
-                                  exact=True, scanned=True)
+        found = Candidates.ranked(rows[keep], distances[keep], radius=radius, buckets=0,
+                                  documents=len(rows), exact=True, scanned=True)
         return replace(found, filtered=(len(rows), int(np.count_nonzero(keep))))
 
     def order(self, candidates: Candidates, embedding, request: SearchRequest,

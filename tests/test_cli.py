@@ -284,6 +284,10 @@ def test_backend_options_from_the_command_line(tmp_path, source):
     assert_bad_input(run(*build_args(source, tmp_path / "o", "--backend", "flat",
                                      "--backend-option", "nprobe=3")),
                      "backend flat has no option 'nprobe'")
+    for backend, knob in (("hash", "prefix_bits"), ("multihash", "substring_bits")):
+        assert_bad_input(run(*build_args(source, tmp_path / "o", "--backend", backend,
+                                         "--backend-option", f"{knob}=20")),
+                         f"{knob}=20 is more than the code's 16 bits", "use 1 to 16")
 
 
 def test_graph_backend_end_to_end(tmp_path, source):

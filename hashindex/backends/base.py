@@ -26,7 +26,7 @@ class Candidates:
     filtered: tuple[int, int] | None = None  # (examined, passed) under a metadata filter
 
     @classmethod
-    def ranked(cls, rows, distances, radius, buckets, documents, exact, scanned=False
+    def ranked(cls, rows, distances, *, radius, buckets, documents, exact, scanned=False
                ) -> Candidates:
         """From rows and their distances in any order: ranked by distance, then row id."""
         order = np.lexsort((rows, distances))

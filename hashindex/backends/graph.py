@@ -100,8 +100,9 @@ class GraphBackend(Backend):
             self.visits.generation)
         keep = distances <= max_radius
         rows, distances = rows[keep], distances[keep]
-        return Candidates.ranked(rows, distances, distances.max() if len(distances) else 0,
-                                 expanded, compared, exact=False)
+        return Candidates.ranked(rows, distances,
+                                 radius=distances.max() if len(distances) else 0,
+                                 buckets=expanded, documents=compared, exact=False)
 
 
 @njit(cache=True, nogil=True, inline="always")

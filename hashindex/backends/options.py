@@ -31,14 +31,14 @@ class HashBuildOptions(Options):
 
 @dataclass(frozen=True)
 class MultiHashBuildOptions(Options):
-    substring_bits: int = option(16, "bits per substring table (bits / substring_bits tables)",
-                                 low=1, high=32)
+    substring_bits: int = option(16, "bits per substring table (bits / substring_bits tables; "
+                                 "at most the code's bits)", low=1, high=32)
 
 
 @dataclass(frozen=True)
 class IVFBuildOptions(Options):
-    nlist: int = option(0, "inverted lists (0: the square root of the document count)", low=0,
-                        high=1 << 20)
+    nlist: int = option(0, "inverted lists (0: the square root of the document count; at most "
+                        "one per document: a smaller segment gets fewer)", low=0, high=1 << 20)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class Embedder:
     batch pads little; the vectors come back in the order given. A text's vector does not
     depend on its batch in any runtime offered (runtimes.py)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu",
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu",
                  backend: str = DEFAULT_RUNTIME, quantize: str = "none",
                  threads: int | None = None, cache_dir: Path | None = None,
                  calibration_texts: list[str] | None = None, calibration: str = "",

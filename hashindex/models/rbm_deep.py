@@ -17,6 +17,7 @@ from hashindex.models.base import BinaryAutoencoder
 def train_rbm(
     visible: torch.Tensor,
     hidden_units: int,
+    *,
     gaussian_visible: bool,
     epochs: int,
     learning_rate: float,

@@ -154,10 +154,11 @@ class SegmentedBackend(Backend):
             rows, distances = rows[keep], distances[keep]
         else:
             radius = min(f.radius for f in found)
-        return Candidates.ranked(rows, distances, radius,
-                                 sum(f.buckets_touched for f in found),
-                                 sum(f.documents_touched for f in found),
-                                 all(f.exact for f in found), all(f.scanned for f in found))
+        return Candidates.ranked(rows, distances, radius=radius,
+                                 buckets=sum(f.buckets_touched for f in found),
+                                 documents=sum(f.documents_touched for f in found),
+                                 exact=all(f.exact for f in found),
+                                 scanned=all(f.scanned for f in found))
 
 
 class VectorStack:

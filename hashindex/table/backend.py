@@ -73,7 +73,8 @@ class TableBackend(Backend):
 
     @staticmethod
     def candidates(rows, distances, radius, buckets, documents, scanned) -> Candidates:
-        return Candidates.ranked(rows, distances, radius, buckets, documents, True, scanned)
+        return Candidates.ranked(rows, distances, radius=radius, buckets=buckets,
+                                 documents=documents, exact=True, scanned=scanned)
 
     def scan(self, query_code, first_radius, max_radius, still_wanted):
         """Rows at distance first_radius..R from one pass over every code, R the smallest

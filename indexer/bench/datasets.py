@@ -32,7 +32,7 @@ class LabelledEmbeddings:
     source: str
 
 
-def clustered_embeddings(n: int, dim: int = 384, clusters: int = 2000, noise: float = 0.6,
+def clustered_embeddings(n: int, *, dim: int = 384, clusters: int = 2000, noise: float = 0.6,
                          seed: int = 0, chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm float32 points around random centres, and their cluster labels."""
     rng = np.random.default_rng(seed)

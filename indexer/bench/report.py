@@ -30,7 +30,8 @@ def mean_std(values) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-def write_markdown(path, data, split, upper, summaries, engine_rows, failures, jobs=1) -> None:
+def write_markdown(path, *, data, split, upper, summaries, engine_rows, failures, jobs=1
+                   ) -> None:
     from indexer.bench.measure import machine_record
 
     lines = [

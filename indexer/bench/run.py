@@ -101,7 +101,8 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "results.csv", summaries)
     write_csv(out / "engine.csv", engine_rows)
-    write_markdown(out / "report.md", data, split, upper, summaries, engine_rows, failures, jobs)
+    write_markdown(out / "report.md", data=data, split=split, upper=upper, summaries=summaries,
+                   engine_rows=engine_rows, failures=failures, jobs=jobs)
     plot(out, upper, summaries, engine_rows)
     return out
 

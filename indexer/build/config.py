@@ -70,6 +70,11 @@ class BuildConfig:
         check_variant(self.variant)
         check_backend(self.backend, FAISS_BACKENDS)
         BACKENDS[self.backend].split_options(self.backend_options)
+        for knob in ("prefix_bits", "substring_bits"):  # a part of the code: at most all of it
+            value = self.backend_options.get(knob)
+            if value is not None and value > self.bits:
+                raise HashIndexError(f"--backend-option {knob}={value} is more than the code's "
+                                     f"{self.bits} bits; use 1 to {self.bits}")
         options_class = VARIANTS[self.variant].options
         if self.variant_options is not None and type(self.variant_options) is not options_class:
             raise HashIndexError(f"variant {self.variant} takes {options_class.__name__}, not "

@@ -114,7 +114,8 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
 
         run.report.diagnostics = code_diagnostics(codes)
         run.report.stage_seconds = run.clock.seconds
-        write_manifest(folder, manifest_for(run, model, model_name, dim, [record], schema))
+        write_manifest(folder, manifest_for(run, model, model_name=model_name, dim=dim,
+                                            segments=[record], schema=schema))
         staging.publish()
     return run.report
 

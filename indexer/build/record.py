@@ -16,8 +16,8 @@ def embedding_record(embedder) -> dict:
     return spec.to_dict() if spec is not None else {}
 
 
-def manifest_for(run, model, model_name: str, dim: int, segments: list[Segment], schema) -> \
-        IndexManifest:
+def manifest_for(run, model, *, model_name: str, dim: int, segments: list[Segment], schema
+                 ) -> IndexManifest:
     import faiss
     import pyarrow
     import torch
