@@ -111,6 +111,7 @@ class HashIndex:
     def __init__(self, root: Path, manifest: IndexManifest, embedder=None):
         self.root = root
         self.manifest = manifest
+        self.identity: str | None = None  # the manifest's sha256, set by open
         self.bits = check_bits(manifest.bits)
         self.dimension = manifest.dimension
         self.model_name = manifest.embedding_model
@@ -181,6 +182,7 @@ class HashIndex:
                     continue
                 raise
             if manifest_identity(root) == before:
+                index.identity = before  # the generation opened (snapshots.py compares it)
                 return index
         raise HashIndexError(f"index {root} kept being replaced while it was opened "
                              f"({OPEN_ATTEMPTS} tries); try again")

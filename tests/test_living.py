@@ -289,12 +289,22 @@ def test_one_writer_at_a_time_and_a_dead_one_is_recovered(base):
     assert f"left by a writer that died (pid {holder.pid})" in result.stderr
 
 
-def test_a_rebuild_waits_for_no_writer(base, tmp_path):
+def test_a_rebuild_waits_for_a_writer_then_replaces_the_index(base, monkeypatch):
+    import threading
+
+    import hashindex.store.publish
+
     source = base.parent / "index-input.parquet"
+    monkeypatch.setattr(hashindex.store.publish, "PUBLISH_WAIT_SECONDS", 0.3)
     with IndexWriter(base):
         with pytest.raises(HashIndexError, match="another writer"):
             build(source, base, embedding_column="vec", bits=32, overwrite=True)
     assert len(HashIndex.open(base)) == 120
+    monkeypatch.setattr(hashindex.store.publish, "PUBLISH_WAIT_SECONDS", 30)
+    holder = IndexWriter(base).__enter__()
+    threading.Timer(1.0, holder.__exit__, (None, None, None)).start()
+    build(source, base, embedding_column="vec", bits=32, overwrite=True, shard_rows=50)
+    assert len(HashIndex.open(base).manifest.shards) == 3  # the rebuild, once the writer left
 
 
 # ---- format 3 --------------------------------------------------------------------------------
@@ -344,3 +354,31 @@ def test_shards_of_an_add_hold_its_documents(base, tmp_path):
     table = pq.read_table(base / segment.shards[0]["file"])
     assert table.column("id").to_pylist() == [f"s-{i}" for i in range(7)]
     assert segment.origin == "add" and segment.rows == 7 and segment.trained_rows == 0
+
+
+def test_an_interrupted_clean_up_keeps_the_committed_generation(base, monkeypatch):
+    """Whatever stops a writer after its commit's rename (Ctrl-C, SIGTERM, a file it cannot
+    remove), the generation it published stays whole."""
+    import hashindex.store.generations as generations
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generations, "collect_garbage", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        add(base, vector_docs(5, "k", seed=8, dim=DIM), "five")
+    monkeypatch.undo()
+    index = HashIndex.open(base, verify=True)
+    assert len(index) == 125 and index.document("k-4").id == "k-4"
+
+
+def test_the_identity_of_a_generation_is_its_manifest(base):
+    """Two commits may leave manifest.json on a reused inode number: identity is its content."""
+    from hashindex.store.manifest import manifest_identity
+
+    seen = {manifest_identity(base)}
+    for i in range(4):
+        with IndexWriter(base) as writer:
+            writer.delete([f"a-{i}"])
+        seen.add(manifest_identity(base))
+    assert len(seen) == 5

@@ -69,6 +69,8 @@ def test_add_search_delete_over_http(writable):
      "colour"),
     ({"documents": [{"id": "y", "embedding": [0.1] * DIM},
                     {"id": "y", "embedding": [0.2] * DIM}]}, "duplicate id 'y'"),
+    ({"documents": [{"id": "p", "embedding": [0.1] * DIM},
+                    {"id": "q", "embedding": [0.2] * 3}]}, "embeddings of lengths [3, 16]"),
 ])
 def test_bad_adds_are_400_and_change_nothing(writable, body, fragment):
     url, index_path = writable

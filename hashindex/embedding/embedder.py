@@ -221,16 +221,19 @@ class Embedder:
         if self._pool is None:
             from hashindex.embedding.pool import EmbedderPool
 
-            spec = self.spec  # exports (once, here) before the workers load it
-            settings = {"model": self.name, "batch_size": self.batch_size,
-                        "backend": self.backend, "quantize": self.quantize,
-                        "threads": self.threads, "cache_dir": self.cache_dir,
-                        "calibration_texts": self.calibration_texts,
-                        "model_file": self.model_file or self.exported_file,
-                        "expected_sha256": spec.model_sha256,
-                        "max_tokens": self.requested_tokens, "pin_threads": False}
-            self._pool = EmbedderPool(settings, self.workers)
+            self._pool = EmbedderPool(self.worker_settings(self.threads), self.workers)
         return self._pool
+
+    def worker_settings(self, threads: int) -> dict:
+        """Embedder(**settings) in another process embeds as this one does: the export made
+        (once, here) and checked by its checksum, the same runtime, calibration and length."""
+        spec = self.spec  # exports before a worker loads it
+        return {"model": self.name, "batch_size": self.batch_size, "backend": self.backend,
+                "quantize": self.quantize, "threads": threads, "cache_dir": self.cache_dir,
+                "calibration_texts": self.calibration_texts,
+                "model_file": self.model_file or self.exported_file,
+                "expected_sha256": spec.model_sha256, "max_tokens": self.requested_tokens,
+                "pin_threads": False}
 
     def close(self) -> None:
         """Stop the worker processes, if any."""

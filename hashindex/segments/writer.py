@@ -377,8 +377,7 @@ class IndexWriter:
             "generation": manifest.generation, "operation": operation,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "documents": manifest.documents, **details}])[-HISTORY_KEPT:]
-        commit(self.root, manifest, new_folders)
-        self._uncommitted = []
+        commit(self.root, manifest, new_folders, published=self._uncommitted.clear)
         self.manifest = read_manifest(self.root)
         self._ids = self._live = None
 

@@ -57,13 +57,14 @@ class SegmentWriter:
     def finish(self, codes: np.ndarray, embeddings: np.ndarray | None = None, *,
                stored_vectors: list[tuple[VectorStore, np.ndarray]] | None = None,
                origin: str = "build", trained_rows: int = 0, name: str = "",
-               generation: int = 1) -> Segment:
+               generation: int = 1, written_shards: list[dict] | None = None) -> Segment:
         """Write the table, the second backend and the vectors over the segment's `codes`
         (row order). `embeddings` (float32, may be memory-mapped) feed the graph backend and
         the vectors; `stored_vectors` ((store, its rows) pairs, already quantized) are copied
-        as they are instead, so a compacted segment's vectors are a rebuild's, bit for bit."""
+        as they are instead, so a compacted segment's vectors are a rebuild's, bit for bit.
+        `written_shards`: the shards were written by others (a distributed build's tasks)."""
         settings, folder = self.settings, self.root / self.folder
-        shards = self.shards.close(at_least_one=True)
+        shards = written_shards or self.shards.close(at_least_one=True)
         table = BACKENDS["table"]
         table.backend_class().build(codes, settings.bits, table.build_options(
             substring_index=settings.substring_index)).save(folder / TABLE_DIR)

@@ -46,11 +46,13 @@ from hashindex.store.publish import (
 log = logging.getLogger("hashindex")
 
 
-def commit(root: Path, manifest: IndexManifest, new_folders: list[str]) -> None:
+def commit(root: Path, manifest: IndexManifest, new_folders: list[str],
+           published=None) -> None:
     """Publish `manifest` as the next generation: seal (umask modes, fsync) and hash the files
     of `new_folders` and the new files it lists with no checksum yet (None), write it beside
     the current one, rename it into place; then remove what no generation uses any more.
-    `manifest.files` must list every other file it uses."""
+    `manifest.files` must list every other file it uses. `published` is called the moment the
+    rename has made the new generation current."""
     root = Path(root)
     for folder in new_folders:
         seal_tree(root / folder)
@@ -73,11 +75,17 @@ def commit(root: Path, manifest: IndexManifest, new_folders: list[str]) -> None:
         os.chmod(next_path, 0o666 & ~current_umask())
         fault_point("commit")
         os.replace(next_path, root / MANIFEST_FILE)
-        fsync_dir(root)
     except OSError as error:
         raise path_error(error, f"index {root}") from None
+    if published is not None:  # from here on the new files are the index's: keep them
+        published()
+    fsync_dir(root)
     fault_point("after-commit")
-    collect_garbage(root, manifest)
+    try:  # best effort: what is left is removed by the next writer
+        collect_garbage(root, manifest)
+    except OSError as error:
+        log.warning("could not remove files no generation uses in %s (%s); the next writer "
+                    "will", root, error)
 
 
 def seal_tree_file(path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
@@ -27,27 +28,31 @@ class WriterLock:
     """The index's one-writer lock (flock on INDEX/write.lock), taken without waiting: a second
     writer gets a one-line error naming the first one's pid."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, wait_seconds: float = 0.0):
         self.root = Path(root)
+        self.wait_seconds = wait_seconds  # how long to wait for another writer (0: not at all)
         self.path = self.root / LOCK_FILE
         self._fd: int | None = None
         self.recovered_pid: int | None = None  # a dead writer's, whose lock was taken over
 
     def __enter__(self) -> WriterLock:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as error:
-            from hashindex.store.publish import path_error
-
-            raise path_error(error, f"index {self.root}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = read_pid(fd)
-            os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise WriterBusy(f"index {self.root} is being changed by another writer{who}; "
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            fd = self.open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = read_pid(fd)
+                os.close(fd)
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                who = f" (pid {holder})" if holder else ""
+                raise WriterBusy(f"index {self.root} is being changed by another writer{who}; "
                                  "wait for it to finish, then run again") from None
+            if self.still_there(fd):
+                break
+            os.close(fd)  # a rebuild swapped the folder while we waited: lock the new one
         self.recovered_pid = read_pid(fd)  # a pid here with the lock free: its writer died
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -56,6 +61,21 @@ class WriterLock:
             log.info("took over the lock of %s left by a writer that died (pid %d)",
                      self.root, self.recovered_pid)
         return self
+
+    def open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            from hashindex.store.publish import path_error
+
+            raise path_error(error, f"index {self.root}") from None
+
+    def still_there(self, fd: int) -> bool:
+        """The locked file is the one at the path (not one a rebuild has moved away)."""
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:

@@ -39,7 +39,9 @@ class Segment:
     rows: int
     shards: list[dict]  # {"file": path relative to the index, "rows": count}
     origin: str = "build"  # build, add or compact
-    trained_rows: int = 0  # its first rows are the documents the encoder was trained with
+    # its first rows are the build's documents (the encoder was trained on them, or a reused
+    # --encoder encoded them at build time): what drift is measured against
+    trained_rows: int = 0
     deleted: int = 0
     deletions: str | None = None  # the file of deleted rows, None when none are
     generation: int = 1  # the generation that wrote it
@@ -171,14 +173,15 @@ def write_manifest(root: Path, manifest: IndexManifest) -> Path:
     return path
 
 
-def manifest_identity(root: Path) -> tuple[int, int] | None:
-    """(device, inode) of the manifest file: a rebuild publishes a new one, so a reader that
-    sees the same identity before and after opening its files opened one build."""
+def manifest_identity(root: Path) -> str | None:
+    """The sha256 of manifest.json's bytes: every build and commit writes a new one (its
+    generation and checksums differ), so a reader that sees the same identity before and after
+    opening its files opened one generation. (Not the inode: a rename over the file lets the
+    file system hand the old inode number to the next commit's manifest.)"""
     try:
-        info = (Path(root) / MANIFEST_FILE).stat()
+        return hashlib.sha256((Path(root) / MANIFEST_FILE).read_bytes()).hexdigest()
     except OSError:
         return None
-    return info.st_dev, info.st_ino
 
 
 def read_manifest(root: Path, verify: bool = False) -> IndexManifest:

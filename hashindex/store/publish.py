@@ -35,6 +35,9 @@ LOCK_SUFFIX = ".lock"
 # is younger than this may be a live build between those two steps.
 FRESH_LOCK_SECONDS = 10.0
 RENAME_EXCHANGE = 2
+# A rebuild waits this long for a writer mid-commit in the index it replaces (adds and
+# deletes take seconds), rather than throwing the finished build away.
+PUBLISH_WAIT_SECONDS = 60.0
 
 
 def path_error(error: OSError, what: str = "") -> HashIndexError:
@@ -263,7 +266,8 @@ class Staging:
         fault_point("publish")
         # no writer may be mid-commit in the index this replaces
         replaced_index = (target / MANIFEST_FILE).is_file()
-        with WriterLock(target) if replaced_index else contextlib.nullcontext():
+        with (WriterLock(target, wait_seconds=PUBLISH_WAIT_SECONDS) if replaced_index
+              else contextlib.nullcontext()):
             self.swap(folder, target)
         self.folder = None
 

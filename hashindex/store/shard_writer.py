@@ -25,9 +25,10 @@ class ShardWriter:
     """Shards under `root`/`folder` (a segment's folder), named relative to root."""
 
     def __init__(self, root: Path, metadata_schema: pa.Schema, code_bytes: int,
-                 shard_rows: int, folder: str = ""):
+                 shard_rows: int, folder: str = "", first_number: int = 0):
         self.root = root
         self.folder = folder
+        self.first_number = first_number  # a distributed build's part writes its own number
         self.schema = shard_schema(metadata_schema, code_bytes)
         self.metadata_schema = metadata_schema
         self.shard_rows = shard_rows
@@ -37,7 +38,7 @@ class ShardWriter:
 
     def _open_next(self) -> None:
         self.close_current()
-        name = shard_file(len(self.shards), self.folder)
+        name = shard_file(self.first_number + len(self.shards), self.folder)
         (self.root / name).parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self.root / name, self.schema, compression="zstd")
         self.shards.append({"file": name, "rows": 0})

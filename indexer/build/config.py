@@ -17,6 +17,8 @@ from hashindex.options import Options
 from hashindex.vectors import VECTOR_DTYPES
 from indexer.documents import ColumnOptions
 
+ENGINES = ("local", "ray")
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -47,7 +49,9 @@ class BuildConfig:
     vector_dtype: str = "int8"  # how: int8 with a scale per row, or float16
     shard_rows: int = 100_000
     # run
-    batch_rows: int = 8_192
+    engine: str = "local"  # local, or ray (indexer/build/ray_engine.py)
+    ray_address: str | None = None  # the cluster to join (None: this Ray, or a local one)
+    batch_rows: int = 8_192  # rows read at a time (the ray engine: rows per part)
     embed_batch_size: int = 64
     overwrite: bool = False
     cache_dir: str | None = None
@@ -67,6 +71,10 @@ class BuildConfig:
         if self.embed_threads < 0:
             raise HashIndexError(f"--embed-threads {self.embed_threads} must be 0 (every core) "
                                  "or more")
+        if self.engine not in ENGINES:
+            raise HashIndexError(f"--engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        if self.ray_address and self.engine != "ray":
+            raise HashIndexError("--ray-address is for --engine ray")
         check_variant(self.variant)
         check_backend(self.backend, FAISS_BACKENDS)
         BACKENDS[self.backend].split_options(self.backend_options)

@@ -63,6 +63,11 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
     `embedder` replaces the text model named by config.model (anything with name, dimension
     and embed(texts))."""
     config.check()
+    if config.engine == "ray":
+        from indexer.build.ray_engine import build_with_ray
+
+        return build_with_ray(config, train_config or TrainConfig(
+            show_progress=config.show_progress), embedder)
     source, target = check_paths(config)
     stream = DocumentStream(open_reader(source, config.format), config.columns)
     precomputed = config.columns.embedding_column is not None
@@ -106,8 +111,7 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         write_pass(run, segment, codes)
         save_model(model, folder / ENCODER_DIR, extra={"embedding_model": model_name})
         carry_text_model(run, folder)
-        record = segment.finish(codes, embeddings,
-                                trained_rows=len(codes) if encoder_model is None else 0)
+        record = segment.finish(codes, embeddings, trained_rows=len(codes))
         del embeddings
         shutil.rmtree(scratch)
         run.clock.add("write", started)

@@ -13,32 +13,45 @@ class JsonlReader(Reader):
     extensions = (".jsonl", ".ndjson")
 
     def batches(self, batch_rows):
-        rows: list[dict] = []
-        lines: list[int] = []
-        offset = 0
         with open(self.path, "rb") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                line = decode_utf8(raw, self.path, offset).strip()
-                offset += len(raw)
-                if not line:
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise HashIndexError(
-                        f"{self.path}: line {line_number} is not valid JSON ({error.msg})"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise HashIndexError(
-                        f"{self.path}: line {line_number} is not a JSON object"
-                    )
-                rows.append(record)
-                lines.append(line_number)
-                if len(rows) >= batch_rows:
-                    yield to_table(rows, lines, self.path)
-                    rows, lines = [], []
+            yield from self.tables(handle, batch_rows, first_line=1, offset=0)
+
+    def read_range(self, start: int, length: int, first_line: int) -> pa.Table:
+        """The lines in bytes [start, start + length) as one table (a distributed build's
+        part: the planner cut at line ends and counted the lines before `start`)."""
+        with open(self.path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(length)
+        tables = list(self.tables(data.splitlines(keepends=True), 1 << 62, first_line, start))
+        return tables[0] if tables else pa.table({})
+
+    def tables(self, lines, batch_rows: int, first_line: int, offset: int):
+        """Tables of at most batch_rows records from raw lines (line numbers and byte offsets
+        counted from first_line and offset, for the errors)."""
+        rows: list[dict] = []
+        numbers: list[int] = []
+        for line_number, raw in enumerate(lines, start=first_line):
+            line = decode_utf8(raw, self.path, offset).strip()
+            offset += len(raw)
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise HashIndexError(
+                    f"{self.path}: line {line_number} is not valid JSON ({error.msg})"
+                ) from None
+            if not isinstance(record, dict):
+                raise HashIndexError(
+                    f"{self.path}: line {line_number} is not a JSON object"
+                )
+            rows.append(record)
+            numbers.append(line_number)
+            if len(rows) >= batch_rows:
+                yield to_table(rows, numbers, self.path)
+                rows, numbers = [], []
         if rows:
-            yield to_table(rows, lines, self.path)
+            yield to_table(rows, numbers, self.path)
 
 
 def to_table(rows: list[dict], lines: list[int], path) -> pa.Table:

@@ -50,7 +50,8 @@ code_options = apply(
     click.option("--embed-threads", default=0, show_default=True, type=int,
                  help="Threads per embedding worker (0: the cores divided among the workers)."),
     click.option("--embed-workers", default=1, show_default=True, type=int,
-                 help="Processes embedding in parallel, each with its own copy of the model."),
+                 help="Processes embedding in parallel, each with its own copy of the model "
+                      "(--engine ray: embedding actors)."),
     click.option("--max-tokens", default=0, show_default=True, type=int,
                  help="Cut texts at this many tokens (0: the model's own maximum); longer "
                       "texts are counted and reported."),
@@ -86,6 +87,11 @@ index_options = apply(
     click.option("--shard-rows", default=100_000, show_default=True, type=int, callback=positive),
 )
 run_options = apply(
+    click.option("--engine", default="local", show_default=True,
+                 help="local, or ray: the passes on Ray Data (embedding on --embed-workers "
+                      "actors; install with pip install 'hashindex[ray]')."),
+    click.option("--ray-address", default=None,
+                 help="A running Ray cluster to join (default: a local Ray on this machine)."),
     click.option("--cache-dir", default=None, help="Embedding cache folder."),
     click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache."),
     click.option("--overwrite", is_flag=True, help="Replace an existing index (only an index)."),
@@ -147,6 +153,7 @@ def build_configs(input_path, out, flags):
         substring_index=flags["substring_index"], store_embeddings=store_embeddings,
         vector_dtype=flags["vector_dtype"],
         shard_rows=flags["shard_rows"], overwrite=flags["overwrite"],
+        engine=flags["engine"], ray_address=flags["ray_address"],
         cache_dir=flags["cache_dir"], use_cache=not flags["no_cache"],
         show_progress=not flags["quiet"],
     )

@@ -306,6 +306,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
             if missing:
                 raise HashIndexError(f"documents: {missing[0]!r} has no embedding; this index "
                                      "was built from precomputed embeddings")
+            lengths = {len(d.embedding) for d in docs}
+            if len(lengths) > 1:
+                raise HashIndexError(f"documents: embeddings of lengths {sorted(lengths)}; "
+                                     "give every document the index's dimension")
             vectors = np.asarray([d.embedding for d in docs], dtype=np.float32)
         else:
             given = [d.id for d in docs if d.embedding is not None or not (d.text or "").strip()]
@@ -345,9 +349,9 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
         try:
             return await write(change)
-        except WriterBusy:
-            raise
         except HashIndexError as error:
+            if "has no document with id" not in str(error):
+                raise
             return JSONResponse({"error": str(error)}, status_code=404)
 
     @app.get("/documents/{doc_id:path}")

@@ -28,7 +28,7 @@ WARM_UP_TEXT = "warm-up query"
 class Snapshot:
     index: object  # HashIndex
     batcher: EmbeddingBatcher | None  # None for an index without a text model
-    identity: tuple | None
+    identity: str | None  # the manifest's sha256 (store/manifest.py manifest_identity)
     loaded_at: float
 
     @property
@@ -54,7 +54,8 @@ class ServingState:
         self.preload_bytes = preload_bytes  # hold the documents in memory up to this size
         self.current: Snapshot | None = None
         self.reloads = 0
-        self._refused: tuple | None = None  # a published build that failed to open
+        self._refused: str | None = None  # a published build that failed to open
+        self._swapping = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -70,7 +71,6 @@ class ServingState:
         warm it up: the first request after a swap pays nothing extra."""
         from hashindex.engine import HashIndex
 
-        identity = manifest_identity(self.path)
         # the first build was checked by whoever started the service (serve --verify, before
         # listening); `verify` re-hashes each new build before it is swapped in
         index = HashIndex.open(self.path, verify=self.verify and previous is not None)
@@ -79,6 +79,7 @@ class ServingState:
         elif self.preload_bytes:
             log.info("documents read from the Parquet shards per query: %.1f MB decoded is "
                      "over --preload-documents-mb", index.shards.decoded_bytes() / 1e6)
+        identity = index.identity
         if index.model_name == PRECOMPUTED_MODEL:
             return Snapshot(index, None, identity, time.time())
         if previous is not None and previous.batcher is not None \
@@ -92,8 +93,13 @@ class ServingState:
         return Snapshot(index, batcher, identity, time.time())
 
     def check_for_new_build(self) -> bool:
-        """Swap in a newly published build; False when there is none (or it fails to open,
-        which is logged: the service keeps answering from the build it has)."""
+        """Swap in a newly published build or generation; False when there is none (or it
+        fails to open, which is logged: the service keeps answering from the build it has).
+        The watcher and the service's writer both call it: one at a time."""
+        with self._swapping:
+            return self._check_for_new_build()
+
+    def _check_for_new_build(self) -> bool:
         identity = manifest_identity(self.path)
         if identity is None or self.current is None or identity in (self.current.identity,
                                                                      self._refused):

@@ -1,0 +1,409 @@
+"""The ray engine: the build's passes on Ray Data, for inputs that one machine embeds too slowly.
+
+1. Plan (driver): the input is cut into parts of about `batch_rows` rows: Parquet by row
+   groups, JSONL by byte ranges at line ends, each part knowing its first row and line, so every
+   error names the file and row as the local build's do.
+2. Embed (Ray Data, an actor pool of `--embed-workers` actors, one CPU each, each loading the
+   text model once): each part is read, validated and embedded, and its vectors, ids and row
+   count are written to a resume folder beside the cache (written whole, then renamed). A build
+   that fails or is interrupted resumes there: parts already written are not embedded again.
+3. Train (driver): the sample is chosen by row with the local engine's rule and seed
+   (passes.sample_rows) from the parts' vectors in input order, so both engines train on the
+   same rows and make the same encoder.
+4. Encode and write (Ray Data tasks): each part re-read, encoded with the trained encoder and
+   written as its own shard, under a temporary name then renamed; a retried task rewrites it.
+5. Index (driver): the table and second backend over the codes in part order, the vectors, the
+   manifest; published atomically like a local build (store/publish.py).
+
+Every document lands exactly once because every output is named by its part and written whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from hashindex.diagnostics import code_diagnostics
+from hashindex.embedding.cache import default_cache_dir
+from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
+from hashindex.model_io import save_model
+from hashindex.segments.writing import SegmentWriter
+from hashindex.store.layout import ENCODER_DIR, PRECOMPUTED_MODEL, SHARDS_DIR, segment_folder
+from hashindex.store.manifest import write_manifest
+from hashindex.store.publish import Staging
+from hashindex.store.shard_writer import ShardWriter
+from hashindex.training import TrainConfig
+from indexer.build.checks import check_encoder, check_paths
+from indexer.build.config import BuildConfig, BuildReport, StageClock
+from indexer.build.passes import unify_metadata
+from indexer.build.record import manifest_for
+from indexer.documents import DocumentStream
+from indexer.readers import open_reader
+from indexer.readers.jsonl import JsonlReader
+from indexer.readers.parquet import ParquetReader
+
+RESUME_DIR = "ray-parts"  # under the cache dir: each build's parts, by input and settings
+INIT_SECONDS = 5.0  # how long an address may take to answer before it is called unreachable
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of the input: Parquet row groups, or a JSONL byte range at line ends."""
+
+    number: int
+    first_row: int  # its first data row in the whole input, counting from 1
+    groups: tuple[int, ...] = ()
+    start: int = 0
+    length: int = 0
+    first_line: int = 1
+
+
+def plan_parts(reader, part_rows: int) -> list[Part]:
+    """Cut the input into parts of about part_rows rows (a footer read for Parquet, one pass
+    over the bytes for JSONL)."""
+    if isinstance(reader, ParquetReader):
+        try:
+            meta = pq.ParquetFile(reader.path).metadata
+        except (pa.ArrowInvalid, OSError) as error:
+            raise HashIndexError(f"{reader.path}: not a readable Parquet file ({error})") from None
+        parts, groups, rows, first = [], [], 0, 1
+        for group in range(meta.num_row_groups):
+            groups.append(group)
+            rows += meta.row_group(group).num_rows
+            if rows >= part_rows or group == meta.num_row_groups - 1:
+                parts.append(Part(len(parts), first, groups=tuple(groups)))
+                first += rows
+                groups, rows = [], 0
+        return parts
+    if isinstance(reader, JsonlReader):
+        parts, start, offset, rows, line, first_row, first_line = [], 0, 0, 0, 0, 1, 1
+        with open(reader.path, "rb") as handle:
+            for raw in handle:
+                line += 1
+                offset += len(raw)
+                rows += bool(raw.strip())
+                if rows >= part_rows:
+                    parts.append(Part(len(parts), first_row, start=start, length=offset - start,
+                                      first_line=first_line))
+                    start, first_row, first_line, rows = offset, first_row + rows, line + 1, 0
+        if offset > start:
+            parts.append(Part(len(parts), first_row, start=start, length=offset - start,
+                              first_line=first_line))
+        return parts
+    raise HashIndexError(f"{reader.path}: the ray engine reads Parquet and JSONL; convert the "
+                         "input, or build it with --engine local")
+
+
+def read_part(reader, part: Part) -> pa.Table:
+    if isinstance(reader, ParquetReader):
+        return pq.ParquetFile(reader.path).read_row_groups(list(part.groups))
+    return reader.read_range(part.start, part.length, part.first_line)
+
+
+def part_documents(stream: DocumentStream, part: Part):
+    """The part's validated documents (errors name the input's rows, as a local build's)."""
+    try:
+        table = read_part(stream.reader, part)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise HashIndexError(f"the Ray workers cannot read {stream.path} ({reason}); put the "
+                             "input where every node can read it") from None
+    if table.num_rows == 0:
+        return None
+    stream.check_columns(table)
+    return stream.to_documents(table, part.first_row)
+
+
+class EmbedParts:
+    """A Ray Data actor: loads the text model once, then embeds whole parts into the resume
+    folder (vectors, ids, counts), skipping parts already there."""
+
+    def __init__(self, stream: DocumentStream, embedder, folder: str):
+        self.stream, self.folder = stream, Path(folder)
+        if isinstance(embedder, dict):  # the settings of an Embedder: loaded here, once
+            from hashindex.embedding.embedder import Embedder
+
+            embedder = Embedder(**embedder)
+        self.embedder = embedder
+
+    def __call__(self, batch: dict) -> dict:
+        out = {"part": [], "embedded": []}
+        for number, spec in zip(batch["part"], batch["spec"]):
+            out["part"].append(number)
+            out["embedded"].append(self.embed(Part(**json.loads(spec))))
+        return out
+
+    def embed(self, part: Part) -> int:
+        done = self.folder / f"part-{part.number:05d}.json"
+        if done.exists():
+            return 0
+        documents = part_documents(self.stream, part)
+        embedded = 0
+        if documents is None or not documents.ids:
+            vectors = np.zeros((0, 0), np.float32)
+            ids, skipped, schema = [], documents.skipped if documents else 0, pa.schema([])
+        else:
+            if documents.embeddings is not None:
+                vectors = documents.embeddings
+            else:
+                vectors = np.asarray(self.embedder.embed(documents.texts), dtype=np.float32)
+                embedded = len(vectors)
+            ids, skipped, schema = documents.ids, documents.skipped, documents.metadata.schema
+        fault_point("ray-embed")
+        temporary = self.folder / f".part-{part.number:05d}-{uuid.uuid4().hex}"
+        np.save(f"{temporary}.npy", vectors)
+        os.replace(f"{temporary}.npy", self.folder / f"part-{part.number:05d}.npy")
+        record = {"rows": len(ids), "skipped": skipped, "ids": ids,
+                  "schema": schema.serialize().to_pybytes().hex()}
+        Path(f"{temporary}.json").write_text(json.dumps(record))
+        os.replace(f"{temporary}.json", done)  # last: the part counts as done only now
+        return embedded
+
+
+def encode_and_write(batch: dict, *, stream, encoder, root: str, folder: str,
+                     metadata: pa.Schema, code_bytes: int, vectors_folder: str) -> dict:
+    """A Ray Data task: re-read each part, encode its vectors, write it as its own shard
+    (a temporary name, then renamed: a retried task rewrites it whole)."""
+    out = {"part": [], "rows": [], "codes": []}
+    for number, spec in zip(batch["part"], batch["spec"]):
+        part = Part(**json.loads(spec))
+        documents = part_documents(stream, part)
+        vectors = np.load(Path(vectors_folder) / f"part-{part.number:05d}.npy")
+        rows = len(documents.ids) if documents is not None else 0
+        codes = encoder.encode(vectors) if rows else np.zeros((0, code_bytes), np.uint8)
+        if rows:
+            scratch = f"{folder}/_tmp-{part.number:05d}-{uuid.uuid4().hex}"
+            writer = ShardWriter(Path(root), metadata, code_bytes, rows + 1, scratch,
+                                 first_number=part.number)
+            writer.write(documents.ids, documents.texts, documents.metadata, codes)
+            (written,) = writer.close()
+            final = Path(root) / folder / SHARDS_DIR / Path(written["file"]).name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(Path(root) / written["file"], final)
+            shutil.rmtree(Path(root) / scratch, ignore_errors=True)
+        out["part"].append(number)
+        out["rows"].append(rows)
+        out["codes"].append(codes.tobytes())
+    return out
+
+
+def connect(config: BuildConfig):
+    """Join --ray-address, or the Ray this process already runs, or start a local one. Ray
+    Data's own bars and logs are off: the build shows its bars, and a failure is one line."""
+    import logging
+
+    import ray
+
+    logging.getLogger("ray").setLevel(logging.CRITICAL)
+    if ray.is_initialized():
+        quiet_data(ray)
+        return ray
+    address = config.ray_address
+    if address and not address.startswith("ray://") and address != "auto":
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), INIT_SECONDS).close()
+        except (OSError, ValueError):
+            raise HashIndexError(f"--ray-address {address}: no Ray cluster answers there; "
+                                 "start one (ray start --head) or fix the address") from None
+    try:
+        ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, num_cpus=None if address else os.cpu_count())
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise HashIndexError(f"--ray-address {address}: cannot join the Ray cluster "
+                             f"({str(error).splitlines()[0]})") from None
+    quiet_data(ray)
+    return ray
+
+
+def quiet_data(ray) -> None:
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+
+
+def resume_folder(config: BuildConfig, source: Path, embedder_name: str) -> Path:
+    """Where this input's parts are embedded: keyed by the input file (path, size, time), the
+    text model and how the input is read, so a changed input or setting starts afresh."""
+    info = source.stat()
+    key = json.dumps([str(source), info.st_size, info.st_mtime_ns, embedder_name,
+                      config.to_dict()["columns"], config.batch_rows], sort_keys=True)
+    root = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    return root / RESUME_DIR / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def ray_errors(error: Exception) -> HashIndexError | None:
+    """A worker's failure as the one-line error it stands for (None: not one we know)."""
+    text = str(error)
+    for line in text.splitlines():
+        if "HashIndexError:" in line:
+            return HashIndexError(line.split("HashIndexError:", 1)[1].strip())
+        if "ModuleNotFoundError" in line or "No module named" in line:
+            return HashIndexError("the Ray workers cannot import hashindex; install it on every "
+                                  "node (pip install 'hashindex[ray]') or run from a shared "
+                                  "environment")
+    return None
+
+
+def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
+                   ) -> BuildReport:
+    """The ray engine's build (see the module docstring): the same index a local build makes,
+    trained by the local engine's own step."""
+    from indexer.build.local import BuildRun, segment_settings, train_model
+
+    ray = connect(config)
+    source, target = check_paths(config)
+    stream = DocumentStream(open_reader(source, config.format), config.columns)
+    parts = plan_parts(stream.reader, config.batch_rows)
+    first = read_part(stream.reader, parts[0]) if parts else pa.table({})
+    if first.num_rows:
+        stream.resolve_id_column(first)
+        stream.check_columns(first)
+    precomputed = config.columns.embedding_column is not None
+    if embedder is None and not precomputed:
+        from hashindex.embedding.embedder import Embedder
+
+        embedder = Embedder(config.model, batch_size=config.embed_batch_size,
+                            backend=config.embed_backend, quantize=config.quantize,
+                            cache_dir=config.cache_dir, max_tokens=config.max_tokens)
+        if config.quantize == "int8":  # calibrated here, before the workers load the export
+            from indexer.build.local import calibration_sample
+
+            embedder.calibration_texts, embedder.calibration = calibration_sample(stream)
+    model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
+    encoder_model = check_encoder(config, model_name)
+    folder = resume_folder(config, source, model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    clock, report = StageClock(), BuildReport(target)
+    run = BuildRun(config, train_config, stream, None if precomputed else embedder, clock,
+                   report)
+    workers = config.embed_workers
+    shipped = (embedder.worker_settings(threads=max(1, (os.cpu_count() or 1) // workers))
+               if hasattr(embedder, "worker_settings") else embedder)
+    specs = [{"part": p.number, "spec": json.dumps(p.__dict__)} for p in parts]
+    try:
+        started = time.perf_counter()
+        embedded = run_stage(
+            ray.data.from_items(specs).map_batches(
+                EmbedParts, fn_constructor_kwargs={"stream": stream, "embedder": shipped,
+                                                   "folder": str(folder)},
+                batch_size=1, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=workers)),
+            len(parts), "embed", config.show_progress, folder)
+        report.embedded = int(sum(embedded["embedded"]))
+        clock.add("embed", started)
+        records = [json.loads((folder / f"part-{p.number:05d}.json").read_text())
+                   for p in parts]
+        count = check_ids(records, source)
+        report.documents = count
+        report.skipped = sum(r["skipped"] for r in records)
+        schema = unify_metadata([(p.first_row, pa.ipc.read_schema(pa.py_buffer(
+            bytes.fromhex(r["schema"])))) for p, r in zip(parts, records)], source)
+        staging = Staging(target)
+        with staging as out:
+            report.removed_leftovers = staging.removed
+            embeddings = gather_embeddings(folder, parts, records, out / "_scratch")
+            started = time.perf_counter()
+            model = encoder_model or train_model(run, embeddings)
+            clock.add("train", started)
+            settings = segment_settings(config, model.config.bits)
+            segment = segment_folder(1)
+            started = time.perf_counter()
+            written = run_stage(
+                ray.data.from_items(specs).map_batches(
+                    encode_and_write, fn_kwargs={
+                        "stream": stream, "encoder": model.export_encoder(), "root": str(out),
+                        "folder": segment, "metadata": schema,
+                        "code_bytes": model.config.bits // 8, "vectors_folder": str(folder)},
+                    batch_size=1, num_cpus=1),
+                len(parts), "encode+write", config.show_progress, None)
+            order = np.argsort(written["part"])
+            codes = np.concatenate([np.frombuffer(written["codes"][i], np.uint8)
+                                    for i in order]).reshape(-1, model.config.bits // 8)
+            shards = [{"file": f"{segment}/{SHARDS_DIR}/part-{written['part'][i]:05d}.parquet",
+                       "rows": int(written["rows"][i])} for i in order if written["rows"][i]]
+            clock.add("encode+write", started)
+            started = time.perf_counter()
+            save_model(model, out / ENCODER_DIR, extra={"embedding_model": model_name})
+            writer = SegmentWriter(out, segment, schema, settings)
+            record = writer.finish(codes, embeddings, written_shards=shards or None,
+                                   trained_rows=len(codes))
+            del embeddings
+            shutil.rmtree(out / "_scratch")
+            clock.add("index", started)
+            report.diagnostics = code_diagnostics(codes)
+            report.stage_seconds = clock.seconds
+            write_manifest(out, manifest_for(run, model, model_name=model_name,
+                                             dim=embeddings_dim(records, folder, parts),
+                                             segments=[record], schema=schema))
+            staging.publish()
+    except Exception as error:
+        known = ray_errors(error) if not isinstance(error, HashIndexError) else None
+        if known is not None:
+            raise known from None
+        raise
+    shutil.rmtree(folder, ignore_errors=True)  # published: nothing left to resume
+    return report
+
+
+def run_stage(dataset, parts: int, name: str, show_progress: bool, folder) -> dict:
+    """Run a stage, a bar advancing as parts finish; its outputs as columns of lists."""
+    out: dict[str, list] = {}
+    with tqdm(total=parts, desc=f"ray {name}", unit="part", disable=not show_progress) as bar:
+        for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
+            for key, values in batch.items():
+                out.setdefault(key, []).extend(values.tolist())
+            bar.update(1)
+    return out
+
+
+def check_ids(records: list[dict], source) -> int:
+    """Every id once across the parts (as the local build checks); the document count."""
+    seen: dict[str, int] = {}
+    count = 0
+    for record in records:
+        for doc in record["ids"]:
+            count += 1
+            if doc in seen:
+                raise HashIndexError(f"{source}: duplicate id {doc!r} (documents {seen[doc]} "
+                                     f"and {count}); ids in --id-column must be unique")
+            seen[doc] = count
+    if count == 0:
+        raise HashIndexError(f"{source}: no documents to index")
+    return count
+
+
+def embeddings_dim(records, folder: Path, parts) -> int:
+    for part, record in zip(parts, records):
+        if record["rows"]:
+            return int(np.load(folder / f"part-{part.number:05d}.npy", mmap_mode="r").shape[1])
+    return 0
+
+
+def gather_embeddings(folder: Path, parts, records, scratch: Path) -> np.ndarray:
+    """Every part's vectors in input order, in one scratch file (as the local build spills)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    dim = embeddings_dim(records, folder, parts)
+    count = sum(r["rows"] for r in records)
+    out = np.memmap(scratch / "embeddings.f32", dtype=np.float32, mode="w+", shape=(count, dim))
+    at = 0
+    for part, record in zip(parts, records):
+        if record["rows"]:
+            vectors = np.load(folder / f"part-{part.number:05d}.npy", mmap_mode="r")
+            out[at : at + len(vectors)] = vectors
+            at += len(vectors)
+    out.flush()
+    return np.memmap(scratch / "embeddings.f32", dtype=np.float32, mode="r", shape=(count, dim))
+
