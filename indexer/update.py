@@ -51,6 +51,7 @@ class AddReport:
     skipped: int = 0
     segment: str = ""
     generation: int = 0
+    merged: int = 0  # small segments the merge policy then merged into one (0: none)
     stage_seconds: dict = field(default_factory=dict)
 
 
@@ -100,6 +101,7 @@ def add_documents(config: AddConfig, *, embedder=None) -> AddReport:
         return AddReport(Path(config.index), added=record.rows, replaced=len(rows),
                          embedded=run.report.embedded, skipped=run.report.skipped,
                          segment=record.name, generation=writer.manifest.generation,
+                         merged=writer.merged.segments_before if writer.merged else 0,
                          stage_seconds={k: round(v, 3) for k, v in run.clock.seconds.items()})
 
 

@@ -24,6 +24,7 @@ from hashindex.app.cli import main
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.segments import reading
+from hashindex.segments import writer as writer_module
 from hashindex.segments.writer import IndexWriter, NothingToDo
 from hashindex.store.layout import LOCK_FILE, MANIFEST_FILE
 from hashindex.store.manifest import read_manifest
@@ -93,16 +94,18 @@ operations = st.lists(st.one_of(
 
 
 @settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=operations, seed=st.integers(0, 10_000), small=st.sampled_from([1, 50, 10**6]))
+@given(steps=operations, seed=st.integers(0, 10_000), small=st.sampled_from([1, 50, 10**6]),
+       merge_at=st.sampled_from([1, 10]))
 def test_changes_answer_as_a_rebuild_of_the_live_documents(tmp_path_factory, steps, seed,
-                                                           small):
-    """`small`: below it segments are searched as one table (1: each alone)."""
-    before = reading.SMALL_SEGMENT_ROWS
-    reading.SMALL_SEGMENT_ROWS = small
+                                                           small, merge_at):
+    """`small`: below it segments are searched as one table (1: each alone) and merged once
+    more than `merge_at` of them trail the index."""
+    before = reading.SMALL_SEGMENT_ROWS, writer_module.MERGE_SMALL_SEGMENTS
+    reading.SMALL_SEGMENT_ROWS, writer_module.MERGE_SMALL_SEGMENTS = small, merge_at
     try:
         changes_answer_as_a_rebuild(tmp_path_factory.mktemp("living"), steps, seed)
     finally:
-        reading.SMALL_SEGMENT_ROWS = before
+        reading.SMALL_SEGMENT_ROWS, writer_module.MERGE_SMALL_SEGMENTS = before
 
 
 def changes_answer_as_a_rebuild(folder: Path, steps, seed: int) -> None:
@@ -382,3 +385,16 @@ def test_the_identity_of_a_generation_is_its_manifest(base):
             writer.delete([f"a-{i}"])
         seen.add(manifest_identity(base))
     assert len(seen) == 5
+
+
+def test_small_adds_are_merged_past_the_policy_limit(base, monkeypatch):
+    monkeypatch.setattr(writer_module, "MERGE_SMALL_SEGMENTS", 3)
+    reports = [add(base, vector_docs(6, f"m{number}", seed=20 + number, dim=DIM),
+                   f"small{number}") for number in range(5)]
+    assert [r.merged for r in reports] == [0, 0, 4, 0, 0]
+    report, manifest = reports[-1], read_manifest(base)
+    # the base (120 rows: small too) and the first three adds are merged at the third add
+    assert report.merged == 0 and [s.origin for s in manifest.segments] == ["merge", "add", "add"]
+    assert manifest.segments[0].trained_rows == 120 and len(HashIndex.open(base)) == 150
+    assert [h["operation"] for h in manifest.history][-4:] == ["add", "merge", "add", "add"]
+    assert_clean(base)

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.model_io import read_code_encoder
+from hashindex.segments import reading
 from hashindex.segments.reading import open_segments, segment_of
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.generations import collect_garbage, commit
@@ -47,6 +48,9 @@ from hashindex.store.manifest import IndexManifest, Segment, read_manifest
 from hashindex.store.shards import CODE_COLUMN, ID_COLUMN, RESERVED_COLUMNS, ShardReader
 
 HISTORY_KEPT = 100  # the last commits a manifest lists
+# More small segments than this after an add are merged into one (merge_small). Searching them
+# costs little (runs of small segments are one table at open), but each is files to open.
+MERGE_SMALL_SEGMENTS = 10
 SCRATCH_DIR = "_scratch"
 
 
@@ -83,6 +87,7 @@ class IndexWriter:
         self._ids: pa.ChunkedArray | None = None
         self._live: np.ndarray | None = None
         self._uncommitted: list[Path] = []  # segment folders begun and not yet committed
+        self.merged: CompactReport | None = None  # what the last add's merge policy did
 
     def __enter__(self) -> IndexWriter:
         read_manifest(self.root)  # a missing or damaged index fails before any lock is made
@@ -215,6 +220,7 @@ class IndexWriter:
         self.publish(manifest, [segment.folder], operation,
                      {"added": record.rows, "replaced": int(len(replaced))
                       if replaced is not None else 0})
+        self.merged = self.merge_small()
         return record
 
     # ---- delete ----------------------------------------------------------------------------
@@ -265,18 +271,39 @@ class IndexWriter:
     # ---- compact ---------------------------------------------------------------------------
     def compact(self) -> CompactReport:
         """Copy every live row into one new segment and drop the old ones."""
-        started = time.perf_counter()
         manifest = self.manifest
         if len(manifest.segments) == 1 and not manifest.segments[0].deleted:
             raise NothingToDo(f"index {self.root} is one segment with no deleted rows; nothing "
                               "to compact")
-        opened = open_segments(self.root, manifest)
+        return self.merge(0, "compact")
+
+    def merge_small(self) -> CompactReport | None:
+        """The merge policy, run after each add: once more than MERGE_SMALL_SEGMENTS small
+        segments (reading.SMALL_SEGMENT_ROWS) trail the index, merge them into one, so that
+        many small adds (one per HTTP request, say) do not pile up segments that every open
+        and search pays for. None when there is nothing to merge."""
+        small = 0
+        for record in reversed(self.manifest.segments):
+            if record.rows >= reading.SMALL_SEGMENT_ROWS:
+                break
+            small += 1
+        if small <= MERGE_SMALL_SEGMENTS:
+            return None
+        return self.merge(len(self.manifest.segments) - small, "merge")
+
+    def merge(self, first: int, operation: str) -> CompactReport:
+        """Copy the live rows of segments[first:] into one new segment in their place (the
+        segments before stay as they are, deletions included)."""
+        started = time.perf_counter()
+        manifest = self.manifest
+        merged = manifest.segments[first:]
+        opened = open_segments(self.root, manifest)[first:]
         settings = self.settings()
         segment = self.new_segment()
         codes, sources, trained = [], [], 0
         for number, part in enumerate(opened):
             keep = part.live_rows()
-            if number == 0:  # the trained rows stay a prefix: the first segment's come first
+            if number + first == 0:  # the build's rows stay a prefix: the first segment's first
                 trained = int(np.count_nonzero(keep < part.record.trained_rows))
             codes.append(self.copy_rows(part.record, keep, segment))
             if part.vectors is not None:
@@ -291,18 +318,18 @@ class IndexWriter:
             embeddings = np.concatenate([store.rows(rows) for store, rows in sources])
         generation = manifest.generation + 1
         record = segment.finish(codes, embeddings, stored_vectors=sources or None,
-                                origin="compact", trained_rows=trained, generation=generation)
+                                origin=operation, trained_rows=trained, generation=generation)
         fault_point("segment")
         after = self.next_manifest()
-        for old in after.segments:
+        for old in merged:
             for path in [p for p in after.files if p.startswith(old.folder + "/")]:
                 del after.files[path]
-        after.segments = [record]
+        after.segments = after.segments[:first] + [record]
         after.next_segment += 1
-        after.documents = record.rows
-        report = CompactReport(len(manifest.segments), manifest.rows, record.rows,
-                               manifest.rows - record.rows)
-        self.publish(after, [segment.folder], "compact",
+        rows_before = sum(s.rows for s in merged)
+        after.documents -= sum(s.live for s in merged) - record.rows
+        report = CompactReport(len(merged), rows_before, record.rows, rows_before - record.rows)
+        self.publish(after, [segment.folder], operation,
                      {"segments": report.segments_before, "dropped": report.dropped})
         report.seconds = time.perf_counter() - started
         report.generation = self.manifest.generation

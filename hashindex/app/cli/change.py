@@ -53,9 +53,11 @@ def add(index_path, input_path, upsert, input_format, text_column, id_column, em
     seconds = time.perf_counter() - started
     replaced = f", replacing {report.replaced}" if report.replaced else ""
     skipped = f"; {report.skipped} empty rows skipped" if report.skipped else ""
+    merged = (f"; then merged the last {report.merged} small segments into one"
+              if report.merged else "")
     click.echo(f"added {report.added} documents{replaced} to {index_path} as segment "
-               f"{report.segment} (generation {report.generation}) in {seconds:.1f} s; "
-               f"{report.embedded} embedded{skipped}")
+               f"{report.segment} in {seconds:.1f} s; {report.embedded} embedded{skipped}"
+               f"{merged} (generation {report.generation})")
 
 
 @click.command()
