@@ -64,7 +64,8 @@ def local_ray():
 def config(source, out, engine, tmp_path, **options) -> BuildConfig:
     columns = options.pop("columns", ColumnOptions(id_column="doc"))
     return BuildConfig(input=str(source), out=str(out), columns=columns, bits=32,
-                       store_embeddings=True, show_progress=False, engine=engine,
+                       store_embeddings=True, engine=engine,
+                       show_progress=options.pop("show_progress", False),
                        cache_dir=str(tmp_path / "cache"), use_cache=False,
                        batch_rows=options.pop("batch_rows", 25), **options)
 
@@ -189,3 +190,25 @@ def test_an_unreachable_cluster_is_one_line_exit_2(tmp_path):
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  configure_logging=False,
                  runtime_env={"env_vars": {"PYTHONPATH": f"{ROOT}:{TESTS}"}})
+
+
+def test_workers_without_hashindex_are_one_line():
+    from indexer.build.ray_engine import ray_errors
+
+    @ray.remote
+    def import_what_is_missing():
+        import hashindex_not_installed_here  # noqa: F401
+
+    with pytest.raises(Exception) as caught:
+        ray.get(import_what_is_missing.remote(), timeout=120)
+    error = ray_errors(caught.value)
+    assert isinstance(error, HashIndexError) and "install it on every node" in str(error)
+
+
+def test_progress_counts_documents(tmp_path, capsys):
+    source = write_input(corpus(60), tmp_path / "docs", "jsonl")
+    build_index(config(source, tmp_path / "idx", "ray", tmp_path, show_progress=True),
+                train_config=FAST_TRAIN, embedder=FakeEmbedder())
+    err = capsys.readouterr().err
+    assert "ray embed: 60doc" in err and "ray encode+write: 60doc" in err
+    assert "doc/s" in err

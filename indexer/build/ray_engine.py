@@ -140,16 +140,19 @@ class EmbedParts:
         self.embedder = embedder
 
     def __call__(self, batch: dict) -> dict:
-        out = {"part": [], "embedded": []}
+        out = {"part": [], "embedded": [], "rows": []}
         for number, spec in zip(batch["part"], batch["spec"]):
+            embedded, rows = self.embed(Part(**json.loads(spec)))
             out["part"].append(number)
-            out["embedded"].append(self.embed(Part(**json.loads(spec))))
+            out["embedded"].append(embedded)
+            out["rows"].append(rows)
         return out
 
-    def embed(self, part: Part) -> int:
+    def embed(self, part: Part) -> tuple[int, int]:
+        """(texts embedded now, documents in the part)."""
         done = self.folder / f"part-{part.number:05d}.json"
         if done.exists():
-            return 0
+            return 0, json.loads(done.read_text())["rows"]
         documents = part_documents(self.stream, part)
         embedded = 0
         if documents is None or not documents.ids:
@@ -170,7 +173,7 @@ class EmbedParts:
                   "schema": schema.serialize().to_pybytes().hex()}
         Path(f"{temporary}.json").write_text(json.dumps(record))
         os.replace(f"{temporary}.json", done)  # last: the part counts as done only now
-        return embedded
+        return embedded, len(ids)
 
 
 def encode_and_write(batch: dict, *, stream, encoder, root: str, folder: str,
@@ -301,7 +304,7 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
                 EmbedParts, fn_constructor_kwargs={"stream": stream, "embedder": shipped,
                                                    "folder": str(folder)},
                 batch_size=1, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=workers)),
-            len(parts), "embed", config.show_progress, folder)
+            "embed", config.show_progress)
         report.embedded = int(sum(embedded["embedded"]))
         clock.add("embed", started)
         records = [json.loads((folder / f"part-{p.number:05d}.json").read_text())
@@ -328,7 +331,7 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
                         "folder": segment, "metadata": schema,
                         "code_bytes": model.config.bits // 8, "vectors_folder": str(folder)},
                     batch_size=1, num_cpus=1),
-                len(parts), "encode+write", config.show_progress, None)
+                "encode+write", config.show_progress)
             order = np.argsort(written["part"])
             codes = np.concatenate([np.frombuffer(written["codes"][i], np.uint8)
                                     for i in order]).reshape(-1, model.config.bits // 8)
@@ -358,14 +361,15 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
     return report
 
 
-def run_stage(dataset, parts: int, name: str, show_progress: bool, folder) -> dict:
-    """Run a stage, a bar advancing as parts finish; its outputs as columns of lists."""
+def run_stage(dataset, name: str, show_progress: bool) -> dict:
+    """Run a stage, a bar advancing by documents (docs/s) as parts finish; its outputs as
+    columns of lists."""
     out: dict[str, list] = {}
-    with tqdm(total=parts, desc=f"ray {name}", unit="part", disable=not show_progress) as bar:
+    with tqdm(desc=f"ray {name}", unit="doc", disable=not show_progress) as bar:
         for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
             for key, values in batch.items():
                 out.setdefault(key, []).extend(values.tolist())
-            bar.update(1)
+            bar.update(int(sum(batch["rows"])))
     return out
 
 
