@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.backends import BACKENDS, check_backend
-from hashindex.backends.base import Backend, Candidates, empty_candidates
 from hashindex.bitops import code_words
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from hashindex.filters import MetadataFilter, parse_filter
 from hashindex.model_io import read_code_encoder
+from hashindex.search_backend import Backend, Candidates, empty_candidates
 from hashindex.segments.reading import (
     SegmentedBackend,
     VectorStack,

@@ -4,6 +4,7 @@ cycles between folders, and the command line starts without loading the heavy li
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("hashindex", "indexer")
 APPLICATIONS = "hashindex/app"
+REGISTERED = re.compile(r"^(hashindex|indexer)(\.\w+)+:\w+$")  # "package.module:Class"
 
 
 def modules() -> dict[str, Path]:
@@ -25,10 +27,14 @@ def modules() -> dict[str, Path]:
 
 
 def imported(path: Path) -> set[str]:
-    """Every module named by an import anywhere in the file (inside functions too)."""
+    """Every module named by an import anywhere in the file (inside functions too), or by a
+    registry line ("package.module:Class", imported by name when used)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and REGISTERED.match(node.value):  # a registry line: imported when used
+            names.add(node.value.partition(":")[0])
+        elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)

@@ -228,3 +228,11 @@ def test_graph_walk_finds_the_nearest_codes():
         assert not result.exact and len(result.rows) >= 10
         found.append(result.distances[:10].tolist() == distances[:10].tolist())
     assert np.mean(found) > 0.9
+
+
+def test_every_backend_class_says_what_its_registry_line_says():
+    from hashindex.backends import BACKENDS
+
+    for name, entry in BACKENDS.items():
+        backend = entry.backend_class()
+        assert backend.name == name and backend.exact == entry.exact, name

@@ -303,7 +303,11 @@ def test_kill_after_the_exchange_publishes_the_new_index(tmp_path, source):
     assert read_manifest(index).bits == 32 and answers(index)
     report = build(source, tmp_path / "other", FakeEmbedder())
     assert report.removed_leftovers == []  # leftovers of `index` are `index`'s builds' business
-    build(source, index, FakeEmbedder(), overwrite=True)
+    stale = leftovers(tmp_path)
+    rebuilt = run(*build_args(source, index, "--overwrite"))  # the command says what it removed
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert stale and all(f"note: removed {tmp_path / name.removesuffix('.lock')}" in
+                         rebuilt.stderr for name in stale)
     assert leftovers(tmp_path) == []
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hashindex.backends.base import Backend, Candidates, empty_candidates
+from hashindex.search_backend import Backend, Candidates, empty_candidates
 from hashindex.store.layout import FAISS_IDS_FILE as IDS_FILE
 from hashindex.store.layout import FAISS_INDEX_FILE as INDEX_FILE
 

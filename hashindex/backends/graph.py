@@ -17,16 +17,17 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from hashindex.backends.base import Backend, Candidates, empty_candidates
 from hashindex.backends.options import GraphBuildOptions, GraphSearchOptions
 from hashindex.bitops import code_words, popcount
 from hashindex.errors import HashIndexError
+from hashindex.search_backend import Backend, Candidates, empty_candidates
 
 GRAPH_FILES = ("neighbors.npy", "offsets.npy", "header.npy", "codes.npy")
 
 
 class GraphBackend(Backend):
     name = "graph"
+    exact = False
 
     def __init__(self, bits: int, neighbors, offsets, header, codes):
         super().__init__(bits)

@@ -4,12 +4,13 @@ range search for it, so ties at the k-th distance are not completed."""
 import faiss
 import numpy as np
 
-from hashindex.backends.base import empty_candidates
 from hashindex.backends.faiss_common import FaissBackend
+from hashindex.search_backend import empty_candidates
 
 
 class HNSWBackend(FaissBackend):
     name = "hnsw"
+    exact = False
 
     @classmethod
     def make_index(cls, bits, count, options):

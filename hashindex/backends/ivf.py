@@ -6,12 +6,13 @@ Approximate: a neighbour in an unvisited list is missed.
 import faiss
 import numpy as np
 
-from hashindex.backends.base import empty_candidates
 from hashindex.backends.faiss_common import FaissBackend
+from hashindex.search_backend import empty_candidates
 
 
 class IVFBackend(FaissBackend):
     name = "ivf"
+    exact = False
 
     @classmethod
     def make_index(cls, bits, count, options):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.backends import BACKENDS
-from hashindex.backends.base import Backend, Candidates, empty_candidates
 from hashindex.errors import HashIndexError
+from hashindex.search_backend import Backend, Candidates, empty_candidates
 from hashindex.store.layout import FAISS_DIR, TABLE_DIR, VECTORS_DIR
 from hashindex.store.manifest import IndexManifest, Segment
 from hashindex.table.keys import keys_to_codes

@@ -7,5 +7,5 @@
 - substrings.py  SubstringIndex: the multi-index over 16-bit substrings (Norouzi et al. 2012)
                  beside the table (table/substring_*.npy)
 - search.py      the compiled k-NN through the substring index, and the compiled full scan
-- backend.py     TableBackend: the table behind the search-backend interface (backends/base.py)
+- backend.py     TableBackend: the table behind the search-backend interface (search_backend.py)
 """

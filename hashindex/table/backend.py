@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashindex.backends.base import Backend, Candidates
+from hashindex.search_backend import Backend, Candidates
 from hashindex.table.keys import codes_to_keys
 from hashindex.table.search import scan_codes, search_substrings
 from hashindex.table.table import HashTable

@@ -44,15 +44,11 @@ class Candidates:
 
 class Backend:
     name: ClassVar[str] = ""  # its key in the registry (backends/__init__.py)
+    exact: ClassVar[bool] = True  # False: it may miss codes within the radius (its registry
+    # line says the same; tests/test_backends.py checks that they agree)
 
     def __init__(self, bits: int):
         self.bits = bits
-
-    @property
-    def exact(self) -> bool:
-        from hashindex.backends import BACKENDS
-
-        return BACKENDS[self.name].exact
 
     @classmethod
     def build(cls, codes: np.ndarray, bits: int, options=None, embeddings=None) -> Backend:
