@@ -93,6 +93,21 @@ def test_contractive_penalty_equals_autograd_jacobian_norm():
     assert estimated.encoder[0].weight.grad.abs().sum() > 0
 
 
+def test_contractive_closed_form_equals_the_exact_jacobian_norm():
+    """One layer to the code (the default): Σ_j (c_j(1−c_j))²‖W_j‖², no autograd."""
+    torch.manual_seed(1)
+    closed = ContractiveAutoencoder(ModelConfig("contractive", 8, 5, ContractiveOptions()))
+    exact = ContractiveAutoencoder(
+        ModelConfig("contractive", 8, 5, ContractiveOptions(jacobian="exact")))
+    exact.load_state_dict(closed.state_dict())
+    assert closed.closed_form and not exact.closed_form
+    x = torch.randn(4, 5)
+    assert torch.allclose(closed.jacobian_penalty(x), exact.jacobian_penalty(x), rtol=1e-5)
+    with pytest.raises(HashIndexError, match="jacobian=closed needs a one-layer encoder"):
+        ContractiveAutoencoder(ModelConfig("contractive", 8, 5, ContractiveOptions(
+            hidden=(6,), jacobian="closed"))).jacobian_penalty(x)
+
+
 def test_concrete_selects_requested_distinct_features():
     # 40 dims of which only 6 carry signal: a cold selector must pick 6 distinct features
     rng = np.random.default_rng(1)

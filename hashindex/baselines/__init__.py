@@ -21,6 +21,14 @@ METHODS = {**BASELINES,
            **{f"ae:{name}": partial(AutoencoderMethod, variant=name) for name in VARIANTS}}
 
 
+def describe_method(name: str) -> str:
+    """What a method is, in one line (the variant's or baseline's own description)."""
+    if name.startswith("ae:") and name[3:] in VARIANTS:
+        return f"autoencoder: {VARIANTS[name[3:]].description}"
+    method = BASELINES.get(name)
+    return method.description if method is not None else ""
+
+
 def create_method(name: str, bits: int, seed: int) -> HashingMethod:
     if name not in METHODS:
         raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")

@@ -16,7 +16,7 @@ CODE_ESTIMATORS = ("ste", "bernoulli", "noise-sigmoid", "gumbel")
 ACTIVATIONS = ("gelu", "relu", "sigmoid", "tanh")
 NOISES = ("gaussian", "masking", "salt-pepper")
 RELAXATIONS = ("gumbel", "ste")
-JACOBIANS = ("projections", "exact")
+JACOBIANS = ("auto", "closed", "projections", "exact")
 
 
 @dataclass(frozen=True)
@@ -108,11 +108,14 @@ class DenoisingOptions(LayerOptions):
 
 @dataclass(frozen=True)
 class ContractiveOptions(LayerOptions):
-    hidden: tuple[int, ...] = option((512,), "hidden widths", low=1)
+    hidden: tuple[int, ...] = option((), "hidden widths (none: vanilla's one layer, whose "
+                                     "Jacobian norm has a closed form)", low=1)
     contractive_weight: float = option(1e-3, "weight of ‖∂code/∂x‖²_F", low=0.0)
-    jacobian: str = option("projections", "projections: an unbiased estimate from random "
-                           "projections (one backward pass each); exact: the full Jacobian "
-                           "per sample (bits backward passes: slow)", choices=JACOBIANS)
+    jacobian: str = option("auto", "closed: Σ_j (c_j(1−c_j))²‖W_j‖² for a one-layer encoder "
+                           "(free); projections: an unbiased estimate from random projections "
+                           "(one backward pass each, any depth); exact: the full Jacobian per "
+                           "sample (bits backward passes: slow); auto: closed when it applies",
+                           choices=JACOBIANS)
     projections: int = option(1, "projections: random vectors per batch", low=1, high=64)
 
 

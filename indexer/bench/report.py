@@ -72,6 +72,10 @@ def write_markdown(path, *, data, split, upper, summaries, engine_rows, failures
             f"{np.mean([r['radius'] for r in rows]):.1f} | "
             f"{mean_std([r['engine_recall@10'] for r in rows])} | "
             f"{np.mean([r['queries_per_second'] for r in rows]):,.0f} |")
+    from hashindex.baselines import describe_method
+
+    methods = list(dict.fromkeys(method for (method,) in grouped(summaries, ("method",))))
+    lines += ["", "## The methods", ""] + [f"- `{m}`: {describe_method(m)}" for m in methods]
     if failures:
         lines += ["", "## Runs that failed", ""] + [f"- {f}" for f in failures]
     path.write_text("\n".join(lines) + "\n")
