@@ -62,9 +62,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "hashindex.models.variational:VariationalAutoencoder"),
     Variant("concrete", "a feature selector: the concrete layer keeps N of the embedding's "
             "dimensions (temperature annealed) and only they are encoded; for finding which "
-            "dimensions carry the data, not for hashing, where its codes see N dimensions and "
-            "rank below LSH (P@100 0.102 against 0.111, vanilla 0.218, 12 480 short texts at 64 "
-            "bits)", ConcreteOptions, "hashindex.models.concrete:ConcreteAutoencoder"),
+            "dimensions carry the data, not for hashing: its codes see N dimensions only "
+            "(bbc-news, 64 bits: P@100 0.610 against vanilla's 0.805)", ConcreteOptions,
+            "hashindex.models.concrete:ConcreteAutoencoder"),
     Variant("mdl", "minimal description length (Hinton & Zemel): code cost under a learned "
             "prior over the bits + the error's cost, one free energy", MDLOptions,
             "hashindex.models.mdl:MDLAutoencoder"),
