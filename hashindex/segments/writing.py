@@ -47,7 +47,7 @@ class SegmentWriter:
         self.folder = folder
         self.settings = settings
         self.shards = ShardWriter(self.root, metadata_schema, settings.bits // 8,
-                                  settings.shard_rows, folder)
+                                  settings.shard_rows, folder=folder)
         (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     def write(self, ids: list[str], texts: list[str], metadata: pa.Table,

@@ -25,7 +25,7 @@ class ShardWriter:
     """Shards under `root`/`folder` (a segment's folder), named relative to root."""
 
     def __init__(self, root: Path, metadata_schema: pa.Schema, code_bytes: int,
-                 shard_rows: int, folder: str = "", first_number: int = 0):
+                 shard_rows: int, *, folder: str = "", first_number: int = 0):
         self.root = root
         self.folder = folder
         self.first_number = first_number  # a distributed build's part writes its own number

@@ -91,9 +91,11 @@ class TableBackend(Backend):
         once the probes have met codes of 1/SCAN_DIVISOR of the documents."""
         table = self.table
         found = search_substrings(
-            self.key_words(), table.rows, table.substrings, self.query_words(query_code),
-            table.substrings.query_values(query_code), first_radius, max_radius,
-            still_wanted, table.documents // SCAN_DIVISOR)
+            self.key_words(), table.rows, table.substrings,
+            query_words=self.query_words(query_code),
+            query_values=table.substrings.query_values(query_code), first_radius=first_radius,
+            max_radius=max_radius, wanted=still_wanted,
+            scan_limit=table.documents // SCAN_DIVISOR)
         if found is None:
             return self.scan(query_code, first_radius, max_radius, still_wanted)
         return (found.rows, found.distances, found.radius, found.buckets_touched,

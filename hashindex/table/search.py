@@ -39,7 +39,7 @@ def all_masks() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(masks), starts
 
 
-def search_substrings(keys: np.ndarray, rows: np.ndarray, index: SubstringIndex,
+def search_substrings(keys: np.ndarray, rows: np.ndarray, index: SubstringIndex, *,
                       query_words: np.ndarray, query_values: np.ndarray, first_radius: int,
                       max_radius: int, wanted: int, scan_limit: int) -> BallRows | None:
     """Rows at distance first_radius..R, R the smallest radius (≤ max_radius) bringing `wanted`

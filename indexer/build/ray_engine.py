@@ -189,7 +189,7 @@ def encode_and_write(batch: dict, *, stream, encoder, root: str, folder: str,
         codes = encoder.encode(vectors) if rows else np.zeros((0, code_bytes), np.uint8)
         if rows:
             scratch = f"{folder}/_tmp-{part.number:05d}-{uuid.uuid4().hex}"
-            writer = ShardWriter(Path(root), metadata, code_bytes, rows + 1, scratch,
+            writer = ShardWriter(Path(root), metadata, code_bytes, rows + 1, folder=scratch,
                                  first_number=part.number)
             writer.write(documents.ids, documents.texts, documents.metadata, codes)
             (written,) = writer.close()

@@ -29,7 +29,7 @@ class ServeProcess:
     appended to `log` (a pipe nobody reads could fill and stall the server; a restart keeps a
     crash's log)."""
 
-    def __init__(self, index: str | Path, log: str | Path, args=(), ready_s: float = 120,
+    def __init__(self, index: str | Path, log: str | Path, args=(), *, ready_s: float = 120,
                  stop_s: float = 30, host: str = LOOPBACK):
         self.index, self.log, self.args = Path(index), Path(log), args
         self.ready_s, self.stop_s = ready_s, stop_s

@@ -44,7 +44,7 @@ def text_model(index) -> tuple:
 class ServingState:
     """Holds the current Snapshot; `open` loads the first, `watch` replaces it on publish."""
 
-    def __init__(self, path: str | Path, verify: bool = False, window_s: float = 0.002,
+    def __init__(self, path: str | Path, *, verify: bool = False, window_s: float = 0.002,
                  max_batch: int = 32, on_batch=None, preload_bytes: int = 0):
         self.path = Path(path)
         self.verify = verify
