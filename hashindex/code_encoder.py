@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class Layer:
 
 @dataclass
 class CodeEncoder:
+    reads_tokens: ClassVar[bool] = False  # the sequence variants' SequenceEncoder reads tokens
     bits: int
     mean: np.ndarray  # float32 (d,)
     std: np.ndarray  # float32 (d,)

@@ -58,6 +58,16 @@ class Like:
     id: str
 
 
+@dataclass(frozen=True)
+class EmbeddedText:
+    """A text query already through the text model (embed_texts): its pooled embedding and,
+    for a sequence variant, its token embeddings; what a service's batched texts become."""
+
+    embedding: np.ndarray  # float32 (d,)
+    tokens: np.ndarray | None = None  # float32 (max_tokens, d), zero-padded
+    length: int = 0  # real tokens
+
+
 @dataclass
 class Hit:
     id: str
@@ -279,9 +289,10 @@ class HashIndex:
         return row
 
     def stored_query(self, like: Like) -> tuple[np.ndarray, int]:
-        """(the document's stored embedding, or its code, and its row) for a Like query."""
+        """(the document's stored embedding, or its code, and its row) for a Like query; a
+        sequence variant's codes come from tokens, so its documents are searched by code."""
         row = self.row_of(like.id)
-        if self.vectors is not None:
+        if self.vectors is not None and not self.encoder.reads_tokens:
             return self.vectors.rows(np.array([row]))[0], row
         return self.all_codes()[row].copy(), row
 
@@ -293,8 +304,16 @@ class HashIndex:
         if isinstance(query, str):
             if not query.strip():
                 raise HashIndexError("the query text is empty; pass some words to search for")
-            embedding = self.embedder().embed([query])[0]
-            return self.encoder.encode(embedding[None])[0] if encode else None, embedding
+            query = self.embed_texts([query])[0]
+        if isinstance(query, EmbeddedText):
+            if query.tokens is None and not encode:  # the caller encodes many at once
+                return None, query.embedding
+            if query.tokens is not None:
+                code = self.encoder.encode_tokens(query.embedding[None], query.tokens[None],
+                                                  np.array([query.length]))[0]
+            else:
+                code = self.encoder.encode(query.embedding[None])[0]
+            return code, query.embedding
         if isinstance(query, (bytes, bytearray)):
             query = np.frombuffer(bytes(query), dtype=np.uint8)
         array = np.asarray(query)
@@ -313,6 +332,16 @@ class HashIndex:
             f"{self.bits}-bit code of {self.bits // 8} uint8 bytes; got {array.dtype} "
             f"array of shape {array.shape}"
         )
+
+    def embed_texts(self, texts: list[str]) -> list[EmbeddedText]:
+        """Texts through the text model in one call, as the documents went: pooled, and for a
+        sequence variant with their token sequences (which its codes are made from)."""
+        return embed_texts(self.embedder(), texts, self.token_count)
+
+    @property
+    def token_count(self) -> int | None:
+        """Tokens a sequence variant reads of each text (None: it reads pooled vectors)."""
+        return self.encoder.max_tokens if self.encoder.reads_tokens else None
 
     def request(self, k: int = 10, *, max_radius: int | None = None, rerank: bool = True,
                 backend: str = "table", rerank_candidates: int | None = None,
@@ -364,10 +393,10 @@ class HashIndex:
             raise HashIndexError("a query text is empty; pass some words to search for")
         liked = [self.stored_query(q) if isinstance(q, Like) else (q, None) for q in queries]
         queries, excluded = [q for q, _ in liked], [row for _, row in liked]
-        embedded = iter(self.embedder().embed(texts)) if texts else iter(())
+        embedded = iter(self.embed_texts(texts)) if texts else iter(())
         prepared = [self.query_code(next(embedded) if isinstance(q, str) else q, encode=False)
                     for q in queries]
-        floats = [i for i, (_, embedding) in enumerate(prepared) if embedding is not None]
+        floats = [i for i, (code, _) in enumerate(prepared) if code is None]  # embeddings
         if floats:
             codes = self.encoder.encode(np.stack([prepared[i][1] for i in floats]))
             for i, code in zip(floats, codes):
@@ -542,3 +571,12 @@ def check_integer(name: str, value) -> None:
 def merged(parts: list[Backend], starts: list[int], sizes: list[int], bits: int) -> Backend:
     """One segment's backend as itself (no merging cost); several as one SegmentedBackend."""
     return parts[0] if len(parts) == 1 else SegmentedBackend(bits, parts, starts, sizes)
+
+
+def embed_texts(embedder, texts: list[str], max_tokens: int | None) -> list[EmbeddedText]:
+    """Texts through a text model: pooled, with their first max_tokens token embeddings
+    when a sequence variant needs them."""
+    if max_tokens:
+        pooled, tokens, lengths = embedder.embed_tokens(texts, max_tokens)
+        return [EmbeddedText(p, t, int(n)) for p, t, n in zip(pooled, tokens, lengths)]
+    return [EmbeddedText(vector) for vector in embedder.embed(texts)]

@@ -54,7 +54,8 @@ def save_model(
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS_FILE))
         os.chmod(staging / WEIGHTS_FILE, 0o666 & ~current_umask())  # safetensors writes 0600
-        model.export_encoder().save(staging / ENCODER_FILE)
+        if not model.reads_tokens:  # a sequence model encodes in torch (models/sequence.py)
+            model.export_encoder().save(staging / ENCODER_FILE)
         if path.exists():
             shutil.rmtree(path)
         os.replace(staging, path)
@@ -87,7 +88,8 @@ def read_model_files(path: str | os.PathLike) -> tuple[dict, bytes]:
 def read_code_encoder(folder: str | os.PathLike) -> CodeEncoder:
     """A model folder's encoder as numpy arrays, read now (a reader that encodes later still
     uses the encoder it opened). A folder saved before code_encoder.npz existed has it
-    exported from its torch weights (which imports torch)."""
+    exported from its torch weights (which imports torch), and so does a sequence variant's,
+    which encodes in torch (a SequenceEncoder)."""
     file = Path(folder) / ENCODER_FILE
     if file.is_file():
         return CodeEncoder.load(io.BytesIO(file.read_bytes()))

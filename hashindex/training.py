@@ -149,7 +149,7 @@ def batch_loss(
 ) -> dict[str, torch.Tensor]:
     out = model(x_raw)
     losses = model.loss_function(out)
-    extra = code_shaping_terms(out, x_raw, model.input_mean, config)
+    extra = code_shaping_terms(out, model.teacher_view(x_raw), model.teacher_center, config)
     losses.update(extra)
     losses["loss"] = losses["loss"] + sum(extra.values(), out["x"].new_zeros(()))
     return losses
@@ -161,13 +161,14 @@ class Neighbourhoods:
     random batches. Rows index `pool`."""
 
     def __init__(self, pool: torch.Tensor, config: TrainConfig,
-                 anchors: torch.Tensor | None = None):
+                 anchors: torch.Tensor | None = None, view=lambda rows: rows):
+        """`view`: the part of a row neighbours are mined by (a sequence row's pooled part)."""
         self.pool = pool
         self.size = min(config.neighbourhood, config.batch_size, len(pool))
         self.batch_size = config.batch_size
         self.anchors = anchors if anchors is not None else pool
-        self.mined = (mine_neighbours(pool, config.mined_neighbours,
-                                      anchors if anchors is not None else None)
+        self.mined = (mine_neighbours(view(pool), config.mined_neighbours,
+                                      view(anchors) if anchors is not None else None)
                       if self.size > 1 else None)
 
     def batches(self, generator: torch.Generator | None):
@@ -213,14 +214,17 @@ def train(
     bits: int,
     config: TrainConfig | None = None,
     options=None,
+    *,
+    input_dim: int | None = None,
 ) -> TrainResult:
     """Train a binary autoencoder on float32 embeddings (n, d); `options` are the variant's
-    (models/options.py), None for its defaults. Same seed → same model."""
+    (models/options.py), None for its defaults. A sequence variant takes packed rows
+    (models/sequence.py) and the embedding dimension as `input_dim`. Same seed → same model."""
     config = config or TrainConfig()
     embeddings = check_embeddings(embeddings)
     if len(embeddings) < 2:
         raise HashIndexError(f"need at least 2 embeddings to train, got {len(embeddings)}")
-    model_config = model_config_for(variant, bits, embeddings.shape[1], options)
+    model_config = model_config_for(variant, bits, input_dim or embeddings.shape[1], options)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -232,10 +236,11 @@ def train(
     val = torch.from_numpy(embeddings[order[:n_val]])
     fit = torch.from_numpy(embeddings[order[n_val:]])
 
-    train_batches = Neighbourhoods(fit, config)
-    val_batches = Neighbourhoods(fit, config, anchors=val) if n_val else None
     model = create_model(model_config)
-    model.set_normalization(fit.mean(dim=0), fit.std(dim=0))
+    train_batches = Neighbourhoods(fit, config, view=model.teacher_view)
+    val_batches = (Neighbourhoods(fit, config, anchors=val, view=model.teacher_view)
+                   if n_val else None)
+    model.fit_normalization(fit)
     model.pretrain(model.normalize(fit), generator)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay

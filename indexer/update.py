@@ -20,7 +20,7 @@ from hashindex.store.layout import PRECOMPUTED_MODEL
 from indexer.build.checks import check_input
 from indexer.build.config import BuildConfig, BuildReport, StageClock
 from indexer.build.local import BuildRun
-from indexer.build.passes import embed_pass, write_pass
+from indexer.build.passes import embed_pass, encode_write_pass, write_pass
 from indexer.documents import ColumnOptions, DocumentStream, name_rows
 from indexer.readers import open_reader
 
@@ -89,11 +89,16 @@ def add_documents(config: AddConfig, *, embedder=None) -> AddReport:
         started = time.perf_counter()
         embeddings = np.memmap(writer.scratch(segment) / "embeddings.f32", dtype=np.float32,
                                mode="r", shape=(count, dim))
-        codes = np.concatenate([index.encoder.encode(np.asarray(embeddings[s : s + ENCODE_ROWS]))
-                                for s in range(0, count, ENCODE_ROWS)])
+        if index.encoder.reads_tokens:  # a sequence variant: codes from a pass over tokens
+            codes = encode_write_pass(run, segment, index.encoder)
+        else:
+            codes = np.concatenate([
+                index.encoder.encode(np.asarray(embeddings[s : s + ENCODE_ROWS]))
+                for s in range(0, count, ENCODE_ROWS)])
         run.clock.add("encode", started)
         started = time.perf_counter()
-        write_pass(run, segment, codes)
+        if not index.encoder.reads_tokens:
+            write_pass(run, segment, codes)
         rows = np.unique(np.concatenate(replaced)) if replaced else np.zeros(0, np.int64)
         record = writer.commit_segment(segment, codes, embeddings, replaced=rows)
         del embeddings

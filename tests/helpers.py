@@ -58,6 +58,18 @@ class FakeEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
+    def embed_tokens(self, texts, max_tokens):
+        """(pooled, token embeddings, counts): each word's hashed vector is a token."""
+        tokens = np.zeros((len(texts), max_tokens, self.dimension), dtype=np.float32)
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for row, text in enumerate(texts):
+            for step, word in enumerate(text.lower().split()[:max_tokens]):
+                digest = hashlib.md5(word.encode()).digest()
+                tokens[row, step, digest[0] % self.dimension] = 1.0 if digest[1] % 2 else -1.0
+                tokens[row, step, digest[2] % self.dimension] += 0.5
+                lengths[row] = step + 1
+        return self.embed(texts), tokens, np.maximum(lengths, 1)
+
 
 def corpus(n: int = 120, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)

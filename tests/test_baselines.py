@@ -20,6 +20,12 @@ def test_every_method_returns_requested_bits(name, clustered):
         options = VARIANTS[method.variant].options
         small = {"concrete_features": 8, "sparse_k": 8, "rbm_epochs": 2}
         method.options = options(**{k: v for k, v in small.items() if k in options.names()})
+    if method.reads_tokens:  # a sequence variant fits packed token rows: three tokens each
+        from hashindex.models.sequence import pack
+
+        tokens = np.stack([points, np.roll(points, 1, axis=0), np.roll(points, 2, axis=0)], 1)
+        points = pack(points, tokens, np.full(len(points), 3))
+        method.options = type(method.options)(max_tokens=3, channels=8)
     codes = method.fit(points).encode(points)
     expected_bytes = points.shape[1] // 8 if name == "sign" else 2
     assert codes.shape == (len(points), expected_bytes) and codes.dtype == np.uint8

@@ -29,7 +29,9 @@ def small_options(variant: str):
     return options(**{k: v for k, v in small.items() if k in options.names()})
 
 
-@pytest.fixture(scope="module", params=sorted(VARIANTS))
+# the sequence variants read token rows, not these vectors: tests/test_sequence_variants.py
+@pytest.fixture(scope="module",
+                params=sorted(v for v in VARIANTS if not VARIANTS[v].tokens))
 def trained(request, clustered):
     points, _ = clustered
     result = train(points, request.param, 16, FAST, small_options(request.param))

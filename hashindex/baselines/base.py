@@ -10,6 +10,7 @@ import numpy as np
 class HashingMethod:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    reads_tokens: bool = False  # fits and encodes packed token rows (models/sequence.py)
 
     def __init__(self, bits: int, seed: int = 0):
         self.bits = bits

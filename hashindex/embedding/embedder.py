@@ -270,7 +270,42 @@ class Embedder:
         ids = tokenizer(texts, truncation=True, max_length=limit + 1)["input_ids"]
         return sum(len(row) > limit for row in ids)
 
+    def embed_tokens(self, texts: list[str], max_tokens: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pooled unit-norm (n, d), token embeddings (n, max_tokens, d) zero-padded, token
+        counts (n,)): what the text model computes before pooling, for the sequence variants.
+        In this process only (a worker pool returns pooled vectors alone); every runtime."""
+        model = self._load()
+        n = len(texts)
+        pooled = np.empty((n, self.dimension), dtype=np.float32)
+        tokens = np.zeros((n, max_tokens, self.dimension), dtype=np.float32)
+        lengths = np.zeros(n, dtype=np.int64)
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        for start in range(0, n, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            features = self._features(model, [texts[i] for i in rows])
+            pooled[rows] = self._sentence_vectors(features)
+            mask = features["attention_mask"].numpy().astype(bool)
+            states = features["token_embeddings"].float().numpy()
+            for j, row in enumerate(rows):
+                kept = states[j][mask[j]][:max_tokens]
+                tokens[row, : len(kept)] = kept
+                lengths[row] = len(kept)
+        return pooled, tokens, lengths
+
     def _embed_batch(self, model, texts: list[str]) -> np.ndarray:
+        return self._sentence_vectors(self._features(model, texts))
+
+    @staticmethod
+    def _sentence_vectors(features: dict) -> np.ndarray:
+        import torch
+
+        vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), dim=1)
+        return vectors.cpu().numpy()
+
+    def _features(self, model, texts: list[str]) -> dict:
+        """The model's features of a batch: token embeddings, attention mask and the pooled
+        sentence embedding (sentence-transformers' own pooling and normalisation)."""
         import torch
 
         from hashindex.embedding.export import INPUT_NAMES
@@ -281,13 +316,11 @@ class Embedder:
             if self._runner is None:
                 features = {k: v.to(self.device) if hasattr(v, "to") else v
                             for k, v in features.items()}
-                vectors = model(features)["sentence_embedding"]
+                features = model(features)
             else:
                 feed = {name: features[name].numpy().astype(np.int64)
                         for name in INPUT_NAMES if name in features}
                 features["token_embeddings"] = torch.from_numpy(self._runner(feed))
                 for module in list(model)[1:]:
                     features = module(features)
-                vectors = features["sentence_embedding"]
-            vectors = torch.nn.functional.normalize(vectors.float(), dim=1)
-        return vectors.cpu().numpy()
+        return {k: v.cpu() if hasattr(v, "cpu") else v for k, v in features.items()}

@@ -16,10 +16,12 @@ from hashindex.models.options import (
     ActivityPenaltyOptions,
     ConcreteOptions,
     ContractiveOptions,
+    ConvolutionalOptions,
     DeepOptions,
     DenoisingOptions,
     MDLOptions,
     RBMDeepOptions,
+    RecurrentOptions,
     SparseKLOptions,
     SparseKOptions,
     VanillaOptions,
@@ -33,6 +35,7 @@ class Variant:
     description: str
     options: type
     module: str  # "package.module:Class" of the torch model
+    tokens: bool = False  # reads token embeddings (the sequence before pooling), not a vector
 
     def model_class(self):
         module, _, name = self.module.partition(":")
@@ -70,9 +73,21 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "hashindex.models.mdl:MDLAutoencoder"),
     Variant("rbm-deep", "deep autoencoder pretrained layer-wise as RBMs (CD-1), then fine-tuned "
             "(Hinton)", RBMDeepOptions, "hashindex.models.rbm_deep:RBMDeepAutoencoder"),
+    Variant("convolutional", "1-D convolutions over the text model's token embeddings, pooled "
+            "to the code; transposed convolutions rebuild the token sequence (and an MLP the "
+            "pooled embedding)", ConvolutionalOptions,
+            "hashindex.models.convolutional:ConvolutionalAutoencoder", tokens=True),
+    Variant("recurrent", "a bidirectional GRU (or LSTM) over the text model's token "
+            "embeddings to the code; an MLP rebuilds the pooled embedding", RecurrentOptions,
+            "hashindex.models.recurrent:RecurrentAutoencoder", tokens=True),
 )}
 
 DEFAULT_VARIANT = "vanilla"
+
+
+def reads_tokens(name: str) -> bool:
+    """The variant encodes token sequences: it needs text, not precomputed embeddings."""
+    return VARIANTS[check_variant(name)].tokens
 
 
 def check_variant(name: str) -> str:
@@ -86,4 +101,5 @@ def create_model(config):
     return VARIANTS[check_variant(config.variant)].model_class()(config)
 
 
-__all__ = ["VARIANTS", "DEFAULT_VARIANT", "Variant", "check_variant", "create_model"]
+__all__ = ["VARIANTS", "DEFAULT_VARIANT", "Variant", "check_variant", "create_model",
+           "reads_tokens"]

@@ -36,6 +36,7 @@ class BinaryAutoencoder(nn.Module):
 
     fixed_activation: ClassVar[str] = "gelu"  # for variants whose options have no activation
     code_estimator_override: ClassVar[str | None] = None
+    reads_tokens: ClassVar[bool] = False  # the sequence variants (models/sequence.py)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -89,6 +90,17 @@ class BinaryAutoencoder(nn.Module):
         return True
 
     # ---- shared machinery ---------------------------------------------------------------
+    def teacher_view(self, rows: torch.Tensor) -> torch.Tensor:
+        """What neighbours and the similarity teacher compare: the embeddings themselves."""
+        return rows
+
+    @property
+    def teacher_center(self) -> torch.Tensor:
+        return self.input_mean
+
+    def fit_normalization(self, rows: torch.Tensor) -> None:
+        self.set_normalization(rows.mean(dim=0), rows.std(dim=0))
+
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.input_mean.copy_(mean)
         self.input_std.copy_(std.clamp_min(1e-6))

@@ -159,3 +159,34 @@ class RBMDeepOptions(CodeLayerOptions):
     hidden: tuple[int, ...] = option((512, 256), "hidden widths, one RBM per layer", low=1)
     rbm_epochs: int = option(20, "contrastive-divergence epochs per RBM", low=0)
     rbm_learning_rate: float = option(0.1, "RBM learning rate", low=0.0, low_open=True)
+
+
+SEQUENCE_RECONSTRUCTIONS = ("pooled", "tokens", "both")
+
+
+@dataclass(frozen=True)
+class SequenceOptions(CodeLayerOptions):
+    """Variants that read the sequence of token embeddings the text model computes before
+    pooling (models/sequence.py). Training keeps a bounded sample of sequences in memory:
+    train_documents × (max_tokens + 1) × dimension × 4 bytes (8 192 × 33 × 384 × 4 = 415 MB)."""
+
+    max_tokens: int = option(32, "tokens of each text read (the first ones, [CLS] included)",
+                             low=1, high=512)
+    train_documents: int = option(8_192, "documents whose token sequences are kept for "
+                                  "training (the input's first ones)", low=2)
+    channels: int = option(256, "width of the sequence layers", low=1)
+
+
+@dataclass(frozen=True)
+class ConvolutionalOptions(SequenceOptions):
+    kernel: int = option(3, "1-D convolution width over the tokens", low=1, high=15)
+    reconstruct: str = option("both", "what the decoder rebuilds: the pooled embedding, the "
+                              "token sequence (8 segments, by transposed convolutions), or "
+                              "both", choices=SEQUENCE_RECONSTRUCTIONS)
+    token_weight: float = option(0.5, "weight of the token sequence's reconstruction error",
+                                 low=0.0)
+
+
+@dataclass(frozen=True)
+class RecurrentOptions(SequenceOptions):
+    cell: str = option("gru", "the recurrent cell (bidirectional)", choices=("gru", "lstm"))

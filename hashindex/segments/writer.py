@@ -150,10 +150,12 @@ class IndexWriter:
 
     # ---- add -------------------------------------------------------------------------------
     def add(self, ids: list[str], texts: list[str | None], embeddings: np.ndarray,
-            metadata: pa.Table | None = None, *, upsert: bool = False) -> tuple[Segment, int]:
+            metadata: pa.Table | None = None, *, upsert: bool = False,
+            codes: np.ndarray | None = None) -> tuple[Segment, int]:
         """Add documents held in memory (the service's path; files go through
         indexer.update): their embeddings from the index's text model, encoded with its
-        trained encoder, as one new segment. Returns (the segment, documents replaced)."""
+        trained encoder (or their `codes`, made from token sequences by a sequence variant),
+        as one new segment. Returns (the segment, documents replaced)."""
         ids = [str(i) for i in ids]
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if not ids:
@@ -181,7 +183,8 @@ class IndexWriter:
             shown = ", ".join(repr(i) for i in taken[:3])
             raise HashIndexError(f"id(s) {shown} ({len(taken)} in all) are already in index "
                                  f"{self.root}; upsert to replace them")
-        codes = read_code_encoder(self.root / ENCODER_DIR).encode(embeddings)
+        if codes is None:
+            codes = read_code_encoder(self.root / ENCODER_DIR).encode(embeddings)
         segment = self.new_segment(index_schema)
         segment.write(ids, list(texts), metadata, codes)
         return self.commit_segment(segment, codes, embeddings, replaced=replaced), len(replaced)

@@ -165,6 +165,23 @@ def load_user_dataset(source: UserDataset, model: str | None = None, embedder=No
                               f"{source.label_column}")
 
 
+def dataset_sequences(data: LabelledEmbeddings, name: str, max_tokens: int, model=None,
+                      embedder=None) -> np.ndarray:
+    """Packed rows (models/sequence.py) of a named text dataset, aligned with its embeddings:
+    what the sequence variants read. Not cached: n × (max_tokens + 1) × d × 4 bytes."""
+    from hashindex.models.sequence import pack
+
+    if name not in TEXT_DATASETS:
+        raise HashIndexError(f"the sequence variants read token embeddings; dataset {name} has "
+                             "no texts to make them from")
+    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
+
+    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    texts, _ = TEXT_DATASETS[name]()
+    _, tokens, lengths = embedder.embed_tokens(texts, max_tokens)
+    return pack(data.embeddings, tokens, lengths)
+
+
 def load_dataset(name: str, cache_dir: Path, model: str | None = None,
                  size: int = 100_000, embedder=None) -> LabelledEmbeddings:
     """Embeddings and labels of a named dataset; text datasets are embedded once per model."""

@@ -36,13 +36,15 @@ class Split:
     true_neighbours: np.ndarray  # exact cosine top-100 of each query in the database
     map_depth: int
     description: str
+    database_sequences: np.ndarray | None = None  # packed token rows, for sequence variants
+    query_sequences: np.ndarray | None = None
 
 
 def query_count(documents: int) -> int:
     return min(MAX_QUERIES, max(1, int(round(documents * QUERY_FRACTION))))
 
 
-def make_split(embeddings, labels, seed=SPLIT_SEED) -> Split:
+def make_split(embeddings, labels, seed=SPLIT_SEED, sequences=None) -> Split:
     order = np.random.default_rng(seed).permutation(len(embeddings))
     n_queries = query_count(len(embeddings))
     queries, database = order[:n_queries], order[n_queries:]
@@ -51,12 +53,15 @@ def make_split(embeddings, labels, seed=SPLIT_SEED) -> Split:
     _, neighbours = exact.search(np.ascontiguousarray(embeddings[queries]), 100)
     return Split(embeddings[database], embeddings[queries], labels[database], labels[queries],
                  neighbours, min(len(database), 1000),
-                 f"seeded (seed {seed}) {len(database)} database / {n_queries} query documents")
+                 f"seeded (seed {seed}) {len(database)} database / {n_queries} query documents",
+                 sequences[database] if sequences is not None else None,
+                 sequences[queries] if sequences is not None else None)
 
 
 def tuning_split(split: Split) -> Split:
     """A split of the database part alone, for choosing defaults without seeing the queries."""
-    inner = make_split(split.database, split.database_labels, seed=TUNING_SEED)
+    inner = make_split(split.database, split.database_labels, seed=TUNING_SEED,
+                       sequences=split.database_sequences)
     inner.description = f"tuning split: the database part of {split.description}, re-split " \
                         f"{inner.description}"
     return inner
@@ -131,10 +136,15 @@ def engine_metrics(db_codes, query_codes, bits, split: Split) -> list[dict]:
 
 def evaluate(method_name: str, bits: int, seed: int, split: Split) -> tuple[dict, list[dict]]:
     started = time.perf_counter()
-    method = create_method(method_name, bits, seed).fit(split.database)
+    method = create_method(method_name, bits, seed)
+    database, queries = ((split.database_sequences, split.query_sequences)
+                         if method.reads_tokens else (split.database, split.queries))
+    if database is None:
+        raise HashIndexError(f"{method_name} reads token sequences; the dataset has none")
+    method.fit(database)
     fit_seconds = time.perf_counter() - started
-    db_codes = method.encode(split.database)
-    query_codes = method.encode(split.queries)
+    db_codes = method.encode(database)
+    query_codes = method.encode(queries)
     if db_codes.shape[1] * 8 != method.bits:
         raise HashIndexError(f"{method_name} made {db_codes.shape[1] * 8}-bit codes, not the "
                              f"{method.bits} asked for")

@@ -15,7 +15,13 @@ from tqdm.auto import tqdm
 from hashindex.baselines import METHODS
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
-from indexer.bench.datasets import UserDataset, load_dataset, load_user_dataset
+from hashindex.models import VARIANTS
+from indexer.bench.datasets import (
+    UserDataset,
+    dataset_sequences,
+    load_dataset,
+    load_user_dataset,
+)
 from indexer.bench.protocol import (
     MIN_DATABASE,
     evaluate,
@@ -26,8 +32,9 @@ from indexer.bench.protocol import (
 )
 from indexer.bench.report import plot, write_csv, write_markdown
 
+# the sequence variants need a named text dataset and a pass over its tokens: asked by name
 DEFAULT_METHODS = ("sign", "pca-sign", "lsh", "itq", "spectral",
-                   *(m for m in METHODS if m.startswith("ae:")))
+                   *(m for m in METHODS if m.startswith("ae:") and not VARIANTS[m[3:]].tokens))
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,15 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
     data = (load_user_dataset(user, config.model, embedder) if user
             else load_dataset(dataset, config.cache_dir, config.model, config.size, embedder))
     check_split_size(len(data.embeddings), max(bits_list), f"dataset {dataset}")
-    split = make_split(data.embeddings, data.labels)
+    sequences = None
+    token_counts = [VARIANTS[m[3:]].options().max_tokens for m in methods
+                    if m.startswith("ae:") and VARIANTS[m[3:]].tokens]
+    if token_counts:  # the sequence variants read token embeddings (one more pass)
+        if user:
+            raise HashIndexError("the sequence variants read token embeddings; bench them on a "
+                                 "named text dataset (bbc-news, stdlib-docs, debian-packages)")
+        sequences = dataset_sequences(data, dataset, max(token_counts), config.model, embedder)
+    split = make_split(data.embeddings, data.labels, sequences=sequences)
     if config.tuning:
         split = tuning_split(split)
     upper = float_upper_bound(split)

@@ -12,7 +12,7 @@ from hashindex.codes import check_bits
 from hashindex.embedding.embedder import DEFAULT_MODEL
 from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_embedding_settings
 from hashindex.errors import HashIndexError
-from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant
+from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant, reads_tokens
 from hashindex.options import Options
 from hashindex.vectors import VECTOR_DTYPES
 from indexer.documents import ColumnOptions
@@ -76,6 +76,15 @@ class BuildConfig:
         if self.ray_address and self.engine != "ray":
             raise HashIndexError("--ray-address is for --engine ray")
         check_variant(self.variant)
+        if reads_tokens(self.variant):
+            if self.columns.embedding_column is not None:
+                raise HashIndexError(f"--variant {self.variant} reads the text model's token "
+                                     "embeddings, which precomputed embeddings do not carry; "
+                                     "index the text, or choose a variant that reads vectors")
+            if self.engine == "ray":
+                raise HashIndexError(f"--variant {self.variant}: the ray engine builds the "
+                                     "variants that read pooled vectors; build it with "
+                                     "--engine local")
         check_backend(self.backend, FAISS_BACKENDS)
         BACKENDS[self.backend].split_options(self.backend_options)
         for knob in ("prefix_bits", "substring_bits"):  # a part of the code: at most all of it

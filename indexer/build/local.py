@@ -14,6 +14,7 @@ from hashindex.diagnostics import code_diagnostics
 from hashindex.embedding.embedder import Embedder
 from hashindex.errors import HashIndexError
 from hashindex.model_io import save_model
+from hashindex.models import VARIANTS, reads_tokens
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.layout import (
     ENCODER_DIR,
@@ -32,7 +33,14 @@ from indexer.build.checks import (
     text_dimension,
 )
 from indexer.build.config import BuildConfig, BuildReport, StageClock
-from indexer.build.passes import embed_pass, encode, sample_rows, write_pass
+from indexer.build.passes import (
+    TokenSample,
+    embed_pass,
+    encode,
+    encode_write_pass,
+    sample_rows,
+    write_pass,
+)
 from indexer.build.record import manifest_for
 from indexer.documents import DocumentStream
 from indexer.readers import open_reader
@@ -55,6 +63,7 @@ class BuildRun:
     clock: StageClock
     report: BuildReport
     on_batch: Callable | None = None  # (batch, its first document's number): before embedding
+    token_sample: TokenSample | None = None  # a sequence variant's training sequences
 
 
 def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
@@ -85,6 +94,9 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         check_variant_options(config, text_dimension(config, embedder))
     run = BuildRun(config, train_config or TrainConfig(show_progress=config.show_progress),
                    stream, None if precomputed else embedder, StageClock(), BuildReport(target))
+    if reads_tokens(config.variant) and encoder_model is None:
+        options = config.variant_options or VARIANTS[config.variant].options()
+        run.token_sample = TokenSample(options.train_documents, options.max_tokens)
 
     staging = Staging(target)
     with staging as folder:
@@ -102,13 +114,17 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         run.clock.add("train", started)
 
         started = time.perf_counter()
-        codes = encode(model, embeddings)
-        run.clock.add("encode", started)
-
-        started = time.perf_counter()
         segment = SegmentWriter(folder, segment_folder(1), schema,
                                 segment_settings(config, model.config.bits))
-        write_pass(run, segment, codes)
+        if model.reads_tokens:  # the codes come from a second pass over the tokens
+            codes = encode_write_pass(run, segment, model.export_encoder())
+            run.clock.add("encode", started)
+            started = time.perf_counter()
+        else:
+            codes = encode(model, embeddings)
+            run.clock.add("encode", started)
+            started = time.perf_counter()
+            write_pass(run, segment, codes)
         save_model(model, folder / ENCODER_DIR, extra={"embedding_model": model_name})
         carry_text_model(run, folder)
         record = segment.finish(codes, embeddings, trained_rows=len(codes))
@@ -148,6 +164,12 @@ def carry_text_model(run: BuildRun, folder) -> None:
 
 
 def train_model(run: BuildRun, embeddings):
+    if run.token_sample is not None:  # a sequence variant trains on its token sample
+        result = train(run.token_sample.packed(), run.config.variant, run.config.bits,
+                       run.train_config, run.config.variant_options,
+                       input_dim=embeddings.shape[1])
+        run.report.history = result.history
+        return result.model
     result = train(sample_rows(embeddings, run.train_config), run.config.variant,
                    run.config.bits, run.train_config, run.config.variant_options)
     run.report.history = result.history

@@ -59,6 +59,9 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
                     vectors, computed = embed_with_cache(batch.texts, embedder, cache)
                     report.embedded += computed
                 clock.add("embed", started)
+                sample = run.token_sample
+                if sample is not None and not sample.full:
+                    sample.add(embedder, batch.texts)
                 if dim is not None and vectors.shape[1] != dim:
                     raise HashIndexError(f"{stream.path}: embedding dimension changed mid-file")
                 dim = vectors.shape[1]
@@ -123,6 +126,46 @@ def encode(model, embeddings: np.ndarray) -> np.ndarray:
     encoder = model.export_encoder()
     return np.concatenate([encode_codes(encoder, np.asarray(embeddings[s : s + ENCODE_ROWS]))
                            for s in range(0, len(embeddings), ENCODE_ROWS)])
+
+
+class TokenSample:
+    """The token sequences of the input's first `capacity` documents, packed for training a
+    sequence variant (models/sequence.py): capacity × (max_tokens + 1) × d × 4 bytes."""
+
+    def __init__(self, capacity: int, max_tokens: int):
+        self.capacity, self.max_tokens = capacity, max_tokens
+        self.rows: list[np.ndarray] = []
+        self.count = 0
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.capacity
+
+    def add(self, embedder, texts: list[str]) -> None:
+        from hashindex.models.sequence import pack
+
+        texts = texts[: self.capacity - self.count]
+        if texts:
+            self.rows.append(pack(*embedder.embed_tokens(texts, self.max_tokens)))
+            self.count += len(texts)
+
+    def packed(self) -> np.ndarray:
+        return np.concatenate(self.rows)
+
+
+def encode_write_pass(run, writer, encoder) -> np.ndarray:
+    """Second pass for a sequence variant: re-read the documents, embed each batch's token
+    sequences, encode and write them (never holding more than a batch of tokens); the codes."""
+    config, stream, embedder = run.config, run.stream, run.embedder
+    codes = []
+    bar = tqdm(desc="tokens+encode+write", unit="doc", disable=not config.show_progress)
+    for batch in stream.batches(config.batch_rows):
+        part = encoder.encode_tokens(*embedder.embed_tokens(batch.texts, encoder.max_tokens))
+        writer.write(batch.ids, batch.texts, batch.metadata, part)
+        codes.append(part)
+        bar.update(len(part))
+    bar.close()
+    return np.concatenate(codes)
 
 
 def write_pass(run, writer, codes) -> None:

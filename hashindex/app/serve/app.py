@@ -301,6 +301,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         docs = body.documents
         if not docs:
             raise HashIndexError("documents: none given")
+        codes = None  # made here only for a sequence variant (from the texts' tokens)
         if current.batcher is None:
             missing = [d.id for d in docs if d.embedding is None]
             if missing:
@@ -316,8 +317,14 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
             if given:
                 raise HashIndexError(f"documents: {given[0]!r} needs a text (and no "
                                      "embedding): this index embeds text with its own model")
-            vectors = np.asarray(await asyncio.wrap_future(current.batcher.submit(
-                [d.text for d in docs])), dtype=np.float32)
+            embedded = await asyncio.wrap_future(current.batcher.submit([d.text for d in docs]))
+            if current.index.token_count:  # a sequence variant: codes from the tokens
+                vectors = np.stack([e.embedding for e in embedded])
+                codes = current.index.encoder.encode_tokens(
+                    vectors, np.stack([e.tokens for e in embedded]),
+                    np.array([e.length for e in embedded]))
+            else:
+                vectors = np.asarray(embedded, dtype=np.float32)
         names = sorted({name for d in docs for name in d.metadata})
         try:
             metadata = pa.table({name: [d.metadata.get(name) for d in docs] for name in names})
@@ -326,7 +333,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
         def change(writer):
             record, replaced = writer.add([d.id for d in docs], [d.text for d in docs],
-                                          vectors, metadata, upsert=body.upsert)
+                                          vectors, metadata, upsert=body.upsert, codes=codes)
             return {"added": record.rows, "replaced": replaced, "segment": record.name}
 
         return await write(change)

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from hashindex.app.serve.batching import EmbeddingBatcher
@@ -37,8 +38,9 @@ class Snapshot:
 
 
 def text_model(index) -> tuple:
-    """What makes two builds' query embeddings the same: the model and how it runs."""
-    return index.manifest.embedding_model, repr(index.manifest.embedding)
+    """What makes two builds' query embeddings the same: the model, how it runs, and for a
+    sequence variant how many tokens its texts keep."""
+    return index.manifest.embedding_model, repr(index.manifest.embedding), index.token_count
 
 
 class ServingState:
@@ -86,9 +88,12 @@ class ServingState:
                 and previous.text_model == text_model(index):
             index.adopt_embedder(previous.index.embedder())
             batcher = previous.batcher
-        else:
-            batcher = EmbeddingBatcher(index.embedder().embed, self.window_s, self.max_batch,
-                                       self.on_batch)
+        else:  # a sequence variant's texts also keep their tokens (engine.embed_texts)
+            from hashindex.engine import embed_texts
+
+            embed = (partial(embed_texts, index.embedder(), max_tokens=index.token_count)
+                     if index.token_count else index.embedder().embed)
+            batcher = EmbeddingBatcher(embed, self.window_s, self.max_batch, self.on_batch)
         index.search(batcher.embed(WARM_UP_TEXT), k=1)  # the model and the search warm
         return Snapshot(index, batcher, identity, time.time())
 
