@@ -371,3 +371,30 @@ def test_text_adds_over_http_and_changes_by_the_cli_are_served(service, tmp_path
             assert time.monotonic() < deadline, "the CLI's delete was never served"
             time.sleep(0.1)
         assert httpx.get(url + "/ready").json()["documents"] == 60
+
+
+def test_a_sequence_variant_index_is_served_by_text(tmp_path):
+    """The service's batched texts keep their tokens for a sequence variant's codes: a
+    document's own text finds it at distance 0 over HTTP, as in the library; an add over HTTP
+    is encoded from its tokens too."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n"
+                            for i, t in enumerate(TEXTS[:40])))
+    build_index(BuildConfig(input=str(docs), out=str(tmp_path / "idx"), bits=32,
+                            variant="convolutional", show_progress=False),
+                train_config=FAST_TRAIN)
+    local = HashIndex.open(tmp_path / "idx")
+    with serve_index(tmp_path / "idx", tmp_path / "serve.log", args=["--allow-writes"]) as url:
+        for row in (2, 17):
+            hit = httpx.post(url + "/search", json={"text": TEXTS[row], "k": 1}).json()
+            expected = local.search(TEXTS[row], k=1).hits[0]
+            assert (hit["hits"][0]["id"], hit["hits"][0]["distance"]) == (expected.id, 0)
+        batch = httpx.post(url + "/search/batch", json={"queries": [{"text": TEXTS[5]}]})
+        assert batch.json()["results"][0]["hits"][0]["distance"] == 0
+        added = httpx.post(url + "/documents", timeout=60, json={"documents": [
+            {"id": "new", "text": TEXTS[50]}]})
+        assert added.status_code == 200, added.text
+        hit = httpx.post(url + "/search", json={"text": TEXTS[50], "k": 1}).json()["hits"][0]
+        assert (hit["id"], hit["distance"]) == ("new", 0)
+        refused = httpx.post(url + "/search", json={"embedding": [0.1] * 384, "k": 1})
+        assert refused.status_code == 400 and "query it with text or a code" in refused.text

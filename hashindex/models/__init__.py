@@ -45,7 +45,8 @@ class Variant:
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("vanilla", "undercomplete autoencoder, one layer each way: embedding → code → "
             "embedding", VanillaOptions, "hashindex.models.vanilla:VanillaAutoencoder"),
-    Variant("deep", "deep MLP encoder/decoder (default widths 256→128) around the code",
+    Variant("deep", "deep MLP encoder/decoder (one 512-unit hidden layer by default) around "
+            "the code",
             DeepOptions, "hashindex.models.deep:DeepAutoencoder"),
     Variant("sparse-k", "k-sparse hidden layer: keeps the top-k activations, gradient only "
             "through them", SparseKOptions, "hashindex.models.sparse_k:KSparseAutoencoder"),
