@@ -79,6 +79,9 @@ def format_diagnostics(stats: dict) -> str:
 # ones the encoder was trained on, and a rebuild (which retrains) is worth measuring.
 DRIFT_SHARE = 0.5  # added documents as a share of the live ones
 DRIFT_IMBALANCE = 0.1  # added codes' mean |p − 0.5| beyond the trained codes'
+# Fewer added codes than this say little about their bits: a balanced bit's mean over n codes
+# strays from 0.5 by ~0.4/√n (0.5 for one code), so the imbalance rule waits for them.
+DRIFT_MIN_ADDED = 256
 
 
 def drift(trained: np.ndarray, added: np.ndarray) -> dict:
@@ -93,5 +96,6 @@ def drift(trained: np.ndarray, added: np.ndarray) -> dict:
            "trained_imbalance": imbalance(trained), "added_imbalance": imbalance(added)}
     out["retrain_hint"] = bool(len(added) and (
         share >= DRIFT_SHARE
-        or out["added_imbalance"] > out["trained_imbalance"] + DRIFT_IMBALANCE))
+        or (len(added) >= DRIFT_MIN_ADDED
+            and out["added_imbalance"] > out["trained_imbalance"] + DRIFT_IMBALANCE)))
     return out

@@ -398,3 +398,10 @@ def test_small_adds_are_merged_past_the_policy_limit(base, monkeypatch):
     assert manifest.segments[0].trained_rows == 120 and len(HashIndex.open(base)) == 150
     assert [h["operation"] for h in manifest.history][-4:] == ["add", "merge", "add", "add"]
     assert_clean(base)
+
+
+def test_a_few_added_documents_are_too_few_to_judge_drift(base):
+    add(base, vector_docs(3, "f", seed=9, dim=DIM), "few")
+    line = run("info", base).output
+    assert "3 of 123 live documents" in line and "too few to judge" in line
+    assert "consider a rebuild" not in line

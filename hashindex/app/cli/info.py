@@ -87,11 +87,15 @@ def segments_line(manifest) -> str:
 def drift_line(drifted: dict) -> str:
     """The share of live documents the encoder never saw, and how their codes' bits balance
     against the trained documents' (mean |p(1) − 0.5| per bit, 0 is balanced)."""
+    from hashindex.diagnostics import DRIFT_MIN_ADDED
+
     line = (f"{drifted['added']} of {drifted['added'] + drifted['trained']} live documents "
             f"({drifted['added_share']:.1%})")
-    if drifted["added"]:
+    if drifted["added"] >= DRIFT_MIN_ADDED:
         line += (f"; bit imbalance {drifted['added_imbalance']:.3f} against "
                  f"{drifted['trained_imbalance']:.3f} for the trained ones")
+    elif drifted["added"]:
+        line += f"; too few to judge their bits' balance (from {DRIFT_MIN_ADDED})"
     if drifted["retrain_hint"]:
         line += "; consider a rebuild, which retrains the encoder"
     return line
