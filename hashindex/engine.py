@@ -68,6 +68,15 @@ class EmbeddedText:
     length: int = 0  # real tokens
 
 
+@dataclass(frozen=True)
+class CodedQuery:
+    """A code with the embedding that re-ranks its candidates (a stored document of a
+    sequence variant, whose embedding alone cannot be encoded)."""
+
+    code: np.ndarray
+    embedding: np.ndarray
+
+
 @dataclass
 class Hit:
     id: str
@@ -288,13 +297,16 @@ class HashIndex:
             raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")
         return row
 
-    def stored_query(self, like: Like) -> tuple[np.ndarray, int]:
-        """(the document's stored embedding, or its code, and its row) for a Like query; a
-        sequence variant's codes come from tokens, so its documents are searched by code."""
+    def stored_query(self, like: Like):
+        """(the query a Like stands for, and the document's row): its stored embedding, or
+        its code where none is stored; a sequence variant's codes come from tokens, so its
+        documents are searched by their code, re-ranked by their stored embedding."""
         row = self.row_of(like.id)
-        if self.vectors is not None and not self.encoder.reads_tokens:
-            return self.vectors.rows(np.array([row]))[0], row
-        return self.all_codes()[row].copy(), row
+        code = self.all_codes()[row].copy()
+        if self.vectors is None:
+            return code, row
+        vector = self.vectors.rows(np.array([row]))[0]
+        return (CodedQuery(code, vector) if self.encoder.reads_tokens else vector), row
 
     # ---- queries -----------------------------------------------------------------------
     def query_code(self, query, encode: bool = True) -> tuple[np.ndarray | None,
@@ -305,6 +317,8 @@ class HashIndex:
             if not query.strip():
                 raise HashIndexError("the query text is empty; pass some words to search for")
             query = self.embed_texts([query])[0]
+        if isinstance(query, CodedQuery):
+            return query.code, query.embedding
         if isinstance(query, EmbeddedText):
             if query.tokens is None and not encode:  # the caller encodes many at once
                 return None, query.embedding

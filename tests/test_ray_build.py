@@ -203,6 +203,7 @@ def test_workers_without_hashindex_are_one_line():
         ray.get(import_what_is_missing.remote(), timeout=120)
     error = ray_errors(caught.value)
     assert isinstance(error, HashIndexError) and "install it on every node" in str(error)
+    assert "cannot import hashindex_not_installed_here" in str(error)
 
 
 def test_progress_counts_documents(tmp_path, capsys):
@@ -212,3 +213,41 @@ def test_progress_counts_documents(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ray embed: 60doc" in err and "ray encode+write: 60doc" in err
     assert "doc/s" in err
+
+
+def test_a_large_row_group_is_cut_into_parts(tmp_path):
+    """pyarrow writes ~1M rows per row group by default: one group is cut into parts of
+    batch_rows rows, not embedded by one actor."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from indexer.build.ray_engine import plan_parts
+    from indexer.readers import open_reader
+
+    docs = corpus(130)
+    source = tmp_path / "one-group.parquet"
+    pq.write_table(pa.Table.from_pylist(docs), source)
+    assert len(plan_parts(open_reader(source), 25)) == 6
+    build_index(config(source, tmp_path / "local", "local", tmp_path), train_config=FAST_TRAIN,
+                embedder=FakeEmbedder())
+    build_index(config(source, tmp_path / "ray", "ray", tmp_path, embed_workers=2),
+                train_config=FAST_TRAIN, embedder=FakeEmbedder())
+    a, b = HashIndex.open(tmp_path / "local"), HashIndex.open(tmp_path / "ray")
+    assert (a.all_codes() == b.all_codes()).all() and len(b.manifest.shards) == 6
+
+
+def test_jsonl_rows_count_as_the_local_reader_counts(tmp_path):
+    """A line of only a non-breaking space is blank and a bare CR is JSON whitespace, as the
+    local reader reads them: the row-number ids agree."""
+    lines = [f'{{"text": "{d["text"]}"}}' for d in corpus(60)]
+    lines[10] = "\u00a0"  # blank once decoded
+    lines[20] = '{"text": "carriage\\treturn",\r "topic": "x"}'
+    source = tmp_path / "odd.jsonl"
+    source.write_bytes(("\n".join(lines) + "\n").encode())
+    ids = {}
+    for engine in ("local", "ray"):
+        build_index(config(source, tmp_path / engine, engine, tmp_path,
+                           columns=ColumnOptions(), batch_rows=7),
+                    train_config=FAST_TRAIN, embedder=FakeEmbedder())
+        ids[engine] = HashIndex.open(tmp_path / engine).shards.column_array("id").to_pylist()
+    assert ids["ray"] == ids["local"] and len(ids["local"]) == 59

@@ -64,6 +64,15 @@ def test_shapes_training_and_save_load(variant, tmp_path):
     assert (again.encode_tokens(pooled, noisy, lengths) == codes).all()
 
 
+@pytest.mark.parametrize("kernel", [1, 2, 4, 5])
+def test_any_kernel_width_keeps_the_sequence_length(kernel):
+    pooled, tokens, lengths = sequences(n=6)
+    model = create_model(ModelConfig("convolutional", 16, 16, ConvolutionalOptions(
+        max_tokens=10, channels=8, kernel=kernel)))
+    out = model(torch.from_numpy(pack(pooled, tokens, lengths)))
+    assert out["logits"].shape == (6, 16) and torch.isfinite(model.loss_function(out)["loss"])
+
+
 @pytest.fixture()
 def fake_text_model(monkeypatch):
     monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
@@ -88,6 +97,7 @@ def test_a_document_finds_itself_by_its_own_text(variant, tmp_path, fake_text_mo
     assert all(r.hits[0].distance == 0 for r in batch)
     liked = index.search(Like(docs[4]["doc"]), k=3)
     assert docs[4]["doc"] not in [h.id for h in liked.hits]
+    assert liked.reranked  # by the stored embedding, around the stored code
     with pytest.raises(HashIndexError, match="query it with text or a code"):
         index.search(np.ones(32, np.float32), k=3)
     more = write_input(corpus(100)[90:], tmp_path / "more", "jsonl")

@@ -283,7 +283,7 @@ class Embedder:
         order = np.argsort([len(text) for text in texts], kind="stable")
         for start in range(0, n, self.batch_size):
             rows = order[start : start + self.batch_size]
-            features = self._features(model, [texts[i] for i in rows])
+            features = self._features(model, [texts[i] for i in rows], count_cut=False)
             pooled[rows] = self._sentence_vectors(features)
             mask = features["attention_mask"].numpy().astype(bool)
             states = features["token_embeddings"].float().numpy()
@@ -303,15 +303,18 @@ class Embedder:
         vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), dim=1)
         return vectors.cpu().numpy()
 
-    def _features(self, model, texts: list[str]) -> dict:
+    def _features(self, model, texts: list[str], count_cut: bool = True) -> dict:
         """The model's features of a batch: token embeddings, attention mask and the pooled
-        sentence embedding (sentence-transformers' own pooling and normalisation)."""
+        sentence embedding (sentence-transformers' own pooling and normalisation);
+        `count_cut`: add the texts longer than the model takes to `truncated` (once per text:
+        a sequence variant's second look at a text does not)."""
         import torch
 
         from hashindex.embedding.export import INPUT_NAMES
 
         features = model.preprocess(texts)
-        self.truncated += self._count_longer(model, texts)
+        if count_cut:
+            self.truncated += self._count_longer(model, texts)
         with torch.inference_mode():
             if self._runner is None:
                 features = {k: v.to(self.device) if hasattr(v, "to") else v

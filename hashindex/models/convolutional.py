@@ -20,9 +20,9 @@ class ConvolutionalAutoencoder(SequenceAutoencoder):
     def __init__(self, config):
         super().__init__(config)
         d, c, k = config.input_dim, self.options.channels, self.options.kernel
-        self.convolutions = nn.Sequential(
-            nn.Conv1d(d, c, k, padding=k // 2), nn.GELU(),
-            nn.Conv1d(c, c, k, padding=k // 2), nn.GELU())
+        self.convolutions = nn.Sequential(  # "same": any width keeps the sequence's length
+            nn.Conv1d(d, c, k, padding="same"), nn.GELU(),
+            nn.Conv1d(c, c, k, padding="same"), nn.GELU())
         self.token_decoder = None
         if self.options.reconstruct in ("tokens", "both"):
             self.expand = nn.Linear(config.bits, c * SEGMENTS // 4)

@@ -151,11 +151,11 @@ class IndexWriter:
     # ---- add -------------------------------------------------------------------------------
     def add(self, ids: list[str], texts: list[str | None], embeddings: np.ndarray,
             metadata: pa.Table | None = None, *, upsert: bool = False,
-            codes: np.ndarray | None = None) -> tuple[Segment, int]:
+            tokens: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Segment, int]:
         """Add documents held in memory (the service's path; files go through
         indexer.update): their embeddings from the index's text model, encoded with its
-        trained encoder (or their `codes`, made from token sequences by a sequence variant),
-        as one new segment. Returns (the segment, documents replaced)."""
+        trained encoder (a sequence variant's from their `tokens`: (token embeddings,
+        counts)), as one new segment. Returns (the segment, documents replaced)."""
         ids = [str(i) for i in ids]
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if not ids:
@@ -183,8 +183,14 @@ class IndexWriter:
             shown = ", ".join(repr(i) for i in taken[:3])
             raise HashIndexError(f"id(s) {shown} ({len(taken)} in all) are already in index "
                                  f"{self.root}; upsert to replace them")
-        if codes is None:
-            codes = read_code_encoder(self.root / ENCODER_DIR).encode(embeddings)
+        encoder = read_code_encoder(self.root / ENCODER_DIR)  # this index's, under the lock
+        if encoder.reads_tokens:
+            if tokens is None:
+                raise HashIndexError("this index's codes come from token sequences: add "
+                                     "documents with their text")
+            codes = encoder.encode_tokens(embeddings, *tokens)
+        else:
+            codes = encoder.encode(embeddings)
         segment = self.new_segment(index_schema)
         segment.write(ids, list(texts), metadata, codes)
         return self.commit_segment(segment, codes, embeddings, replaced=replaced), len(replaced)

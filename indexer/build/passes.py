@@ -20,6 +20,7 @@ from hashindex.training import TrainConfig
 from indexer.build.checks import open_cache
 
 ENCODE_ROWS = 65_536
+TOKEN_ROWS = 1_024  # a sequence variant's texts embedded to tokens at once: 1 024 × 32 × 384 × 4 B
 
 
 def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
@@ -160,7 +161,10 @@ def encode_write_pass(run, writer, encoder) -> np.ndarray:
     codes = []
     bar = tqdm(desc="tokens+encode+write", unit="doc", disable=not config.show_progress)
     for batch in stream.batches(config.batch_rows):
-        part = encoder.encode_tokens(*embedder.embed_tokens(batch.texts, encoder.max_tokens))
+        part = np.concatenate([  # tokens of TOKEN_ROWS texts at a time, not of the batch
+            encoder.encode_tokens(*embedder.embed_tokens(batch.texts[s : s + TOKEN_ROWS],
+                                                         encoder.max_tokens))
+            for s in range(0, len(batch.texts), TOKEN_ROWS)])
         writer.write(batch.ids, batch.texts, batch.metadata, part)
         codes.append(part)
         bar.update(len(part))

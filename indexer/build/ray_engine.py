@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -46,7 +47,12 @@ from hashindex.store.manifest import write_manifest
 from hashindex.store.publish import Staging
 from hashindex.store.shard_writer import ShardWriter
 from hashindex.training import TrainConfig
-from indexer.build.checks import check_encoder, check_paths
+from indexer.build.checks import (
+    check_encoder,
+    check_paths,
+    check_variant_options,
+    text_dimension,
+)
 from indexer.build.config import BuildConfig, BuildReport, StageClock
 from indexer.build.passes import unify_metadata
 from indexer.build.record import manifest_for
@@ -61,13 +67,14 @@ INIT_SECONDS = 5.0  # how long an address may take to answer before it is called
 
 @dataclass(frozen=True)
 class Part:
-    """A slice of the input: Parquet row groups, or a JSONL byte range at line ends."""
+    """A slice of the input: Parquet row groups (or rows start..start+length of one large
+    group), or a JSONL byte range at line ends."""
 
     number: int
     first_row: int  # its first data row in the whole input, counting from 1
     groups: tuple[int, ...] = ()
-    start: int = 0
-    length: int = 0
+    start: int = 0  # Parquet: first row within the one group (with length); JSONL: byte
+    length: int = 0  # Parquet: rows (0: the whole groups); JSONL: bytes
     first_line: int = 1
 
 
@@ -81,12 +88,26 @@ def plan_parts(reader, part_rows: int) -> list[Part]:
             raise HashIndexError(f"{reader.path}: not a readable Parquet file ({error})") from None
         parts, groups, rows, first = [], [], 0, 1
         for group in range(meta.num_row_groups):
+            size = meta.row_group(group).num_rows
+            if size > part_rows:  # a large group (pyarrow's default is ~1M rows): cut it
+                if groups:
+                    parts.append(Part(len(parts), first, groups=tuple(groups)))
+                    first += rows
+                    groups, rows = [], 0
+                for start in range(0, size, part_rows):
+                    length = min(part_rows, size - start)
+                    parts.append(Part(len(parts), first, groups=(group,), start=start,
+                                      length=length))
+                    first += length
+                continue
             groups.append(group)
-            rows += meta.row_group(group).num_rows
-            if rows >= part_rows or group == meta.num_row_groups - 1:
+            rows += size
+            if rows >= part_rows:
                 parts.append(Part(len(parts), first, groups=tuple(groups)))
                 first += rows
                 groups, rows = [], 0
+        if groups:
+            parts.append(Part(len(parts), first, groups=tuple(groups)))
         return parts
     if isinstance(reader, JsonlReader):
         parts, start, offset, rows, line, first_row, first_line = [], 0, 0, 0, 0, 1, 1
@@ -94,7 +115,7 @@ def plan_parts(reader, part_rows: int) -> list[Part]:
             for raw in handle:
                 line += 1
                 offset += len(raw)
-                rows += bool(raw.strip())
+                rows += bool(raw.decode("utf-8", "replace").strip())  # as the reader counts
                 if rows >= part_rows:
                     parts.append(Part(len(parts), first_row, start=start, length=offset - start,
                                       first_line=first_line))
@@ -109,7 +130,10 @@ def plan_parts(reader, part_rows: int) -> list[Part]:
 
 def read_part(reader, part: Part) -> pa.Table:
     if isinstance(reader, ParquetReader):
-        return pq.ParquetFile(reader.path).read_row_groups(list(part.groups))
+        handle = pq.ParquetFile(reader.path)
+        if part.length:
+            return handle.read_row_group(part.groups[0]).slice(part.start, part.length)
+        return handle.read_row_groups(list(part.groups))
     return reader.read_range(part.start, part.length, part.first_line)
 
 
@@ -240,9 +264,12 @@ def quiet_data(ray) -> None:
 
 def resume_folder(config: BuildConfig, source: Path, embedder_name: str) -> Path:
     """Where this input's parts are embedded: keyed by the input file (path, size, time), the
-    text model and how the input is read, so a changed input or setting starts afresh."""
+    text model with its runtime, quantization and calibration (`embedder_name`: the embedding
+    cache's key), where texts are cut, and how the input is read, so a changed input or
+    setting starts afresh."""
     info = source.stat()
     key = json.dumps([str(source), info.st_size, info.st_mtime_ns, embedder_name,
+                      config.embed_backend, config.quantize, config.max_tokens,
                       config.to_dict()["columns"], config.batch_rows], sort_keys=True)
     root = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     return root / RESUME_DIR / hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -254,8 +281,12 @@ def ray_errors(error: Exception) -> HashIndexError | None:
     for line in text.splitlines():
         if "HashIndexError:" in line:
             return HashIndexError(line.split("HashIndexError:", 1)[1].strip())
-        if "ModuleNotFoundError" in line or "No module named" in line:
-            return HashIndexError("the Ray workers cannot import hashindex; install it on every "
+        missing = re.search(r"No module named '([^']+)'", line)
+        if missing:
+            module = missing.group(1)
+            what = ("hashindex" if module.split(".")[0] in ("hashindex", "indexer")
+                    else f"{module} (a dependency of hashindex)")
+            return HashIndexError(f"the Ray workers cannot import {what}; install it on every "
                                   "node (pip install 'hashindex[ray]') or run from a shared "
                                   "environment")
     return None
@@ -280,21 +311,29 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
         from hashindex.embedding.embedder import Embedder
 
         embedder = Embedder(config.model, batch_size=config.embed_batch_size,
-                            backend=config.embed_backend, quantize=config.quantize,
-                            cache_dir=config.cache_dir, max_tokens=config.max_tokens)
+                            device=config.device, backend=config.embed_backend,
+                            quantize=config.quantize, cache_dir=config.cache_dir,
+                            max_tokens=config.max_tokens)
         if config.quantize == "int8":  # calibrated here, before the workers load the export
             from indexer.build.local import calibration_sample
 
             embedder.calibration_texts, embedder.calibration = calibration_sample(stream)
     model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
-    folder = resume_folder(config, source, model_name)
+    if encoder_model is not None and encoder_model.reads_tokens:
+        raise HashIndexError(f"--encoder {config.encoder} reads token sequences "
+                             f"({encoder_model.config.variant}); the ray engine builds the "
+                             "variants that read pooled vectors: use --engine local")
+    if encoder_model is None and embedder is not None:  # bad options fail before embedding
+        check_variant_options(config, text_dimension(config, embedder))
+    folder = resume_folder(config, source, getattr(embedder, "cache_name", model_name))
     folder.mkdir(parents=True, exist_ok=True)
     clock, report = StageClock(), BuildReport(target)
     run = BuildRun(config, train_config, stream, None if precomputed else embedder, clock,
                    report)
     workers = config.embed_workers
-    shipped = (embedder.worker_settings(threads=max(1, (os.cpu_count() or 1) // workers))
+    threads = config.embed_threads or max(1, (os.cpu_count() or 1) // workers)
+    shipped = (embedder.worker_settings(threads=threads)
                if hasattr(embedder, "worker_settings") else embedder)
     specs = [{"part": p.number, "spec": json.dumps(p.__dict__)} for p in parts]
     try:
@@ -310,6 +349,7 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
         records = [json.loads((folder / f"part-{p.number:05d}.json").read_text())
                    for p in parts]
         count = check_ids(records, source)
+        check_dimensions(folder, parts, records, source)
         report.documents = count
         report.skipped = sum(r["skipped"] for r in records)
         schema = unify_metadata([(p.first_row, pa.ipc.read_schema(pa.py_buffer(
@@ -332,11 +372,14 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
                         "code_bytes": model.config.bits // 8, "vectors_folder": str(folder)},
                     batch_size=1, num_cpus=1),
                 "encode+write", config.show_progress)
+            for leftover in (out / segment).glob("_tmp-*"):  # a killed task's, before its retry
+                shutil.rmtree(leftover, ignore_errors=True)
             order = np.argsort(written["part"])
             codes = np.concatenate([np.frombuffer(written["codes"][i], np.uint8)
                                     for i in order]).reshape(-1, model.config.bits // 8)
             shards = [{"file": f"{segment}/{SHARDS_DIR}/part-{written['part'][i]:05d}.parquet",
                        "rows": int(written["rows"][i])} for i in order if written["rows"][i]]
+            check_shards(out, shards)
             clock.add("encode+write", started)
             started = time.perf_counter()
             save_model(model, out / ENCODER_DIR, extra={"embedding_model": model_name})
@@ -371,6 +414,32 @@ def run_stage(dataset, name: str, show_progress: bool) -> dict:
                 out.setdefault(key, []).extend(values.tolist())
             bar.update(int(sum(batch["rows"])))
     return out
+
+
+def check_dimensions(folder: Path, parts, records, source) -> None:
+    """Every part's vectors of one width (precomputed embeddings are checked within a part by
+    its actor; parts from other actors or an earlier run only here)."""
+    seen = None
+    for part, record in zip(parts, records):
+        if record["rows"]:
+            dim = np.load(folder / f"part-{part.number:05d}.npy", mmap_mode="r").shape[1]
+            if seen is not None and dim != seen[1]:
+                raise HashIndexError(f"{source}: embeddings of dimension {dim} from data row "
+                                     f"{part.first_row} on, {seen[1]} before (from row "
+                                     f"{seen[0]}); give every row the same dimension")
+            seen = seen or (part.first_row, dim)
+
+
+def check_shards(out: Path, shards: list[dict]) -> None:
+    """The shards the tasks wrote are in the staging folder, whole: a cluster whose nodes do
+    not share the output's storage would otherwise publish an index without them."""
+    for shard in shards:
+        path = out / shard["file"]
+        rows = pq.ParquetFile(path).metadata.num_rows if path.is_file() else None
+        if rows != shard["rows"]:
+            raise HashIndexError(f"{path} is {'missing' if rows is None else 'incomplete'} "
+                                 "after the Ray tasks wrote it: put --out on storage every "
+                                 "node shares")
 
 
 def check_ids(records: list[dict], source) -> int:

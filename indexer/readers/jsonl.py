@@ -22,7 +22,9 @@ class JsonlReader(Reader):
         with open(self.path, "rb") as handle:
             handle.seek(start)
             data = handle.read(length)
-        tables = list(self.tables(data.splitlines(keepends=True), 1 << 62, first_line, start))
+        lines = [line + b"\n" for line in data.split(b"\n")]  # as a file iterates: \n only
+        lines[-1] = lines[-1][:-1]
+        tables = list(self.tables([line for line in lines if line], 1 << 62, first_line, start))
         return tables[0] if tables else pa.table({})
 
     def tables(self, lines, batch_rows: int, first_line: int, offset: int):

@@ -301,7 +301,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         docs = body.documents
         if not docs:
             raise HashIndexError("documents: none given")
-        codes = None  # made here only for a sequence variant (from the texts' tokens)
+        tokens = None  # a sequence variant's texts' tokens, encoded under the writer's lock
         if current.batcher is None:
             missing = [d.id for d in docs if d.embedding is None]
             if missing:
@@ -318,11 +318,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
                 raise HashIndexError(f"documents: {given[0]!r} needs a text (and no "
                                      "embedding): this index embeds text with its own model")
             embedded = await asyncio.wrap_future(current.batcher.submit([d.text for d in docs]))
-            if current.index.token_count:  # a sequence variant: codes from the tokens
+            if current.index.token_count:  # a sequence variant: encoded from the tokens
                 vectors = np.stack([e.embedding for e in embedded])
-                codes = current.index.encoder.encode_tokens(
-                    vectors, np.stack([e.tokens for e in embedded]),
-                    np.array([e.length for e in embedded]))
+                tokens = (np.stack([e.tokens for e in embedded]),
+                          np.array([e.length for e in embedded]))
             else:
                 vectors = np.asarray(embedded, dtype=np.float32)
         names = sorted({name for d in docs for name in d.metadata})
@@ -333,7 +332,8 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
         def change(writer):
             record, replaced = writer.add([d.id for d in docs], [d.text for d in docs],
-                                          vectors, metadata, upsert=body.upsert, codes=codes)
+                                          vectors, metadata, upsert=body.upsert,
+                                          tokens=tokens)
             return {"added": record.rows, "replaced": replaced, "segment": record.name}
 
         return await write(change)
