@@ -100,3 +100,17 @@ def test_spectral_hashing_gives_balanced_bits_that_keep_neighbours(clustered):
     distances = hamming_distance_matrix(codes, codes)
     np.fill_diagonal(distances, 10**6)
     assert (labels[distances.argmin(axis=1)] == labels).mean() > 0.8  # chance is 1/8
+
+
+def test_a_variant_with_other_options_is_its_own_method(tmp_path, clustered):
+    from hashindex.baselines import create_method, describe_method
+
+    method = create_method("ae:deep+hidden=32", 16, seed=0)
+    assert method.options.hidden == (32,)
+    assert describe_method("ae:deep+hidden=32").endswith("(hidden=32)")
+    with pytest.raises(HashIndexError, match="no option"):
+        create_method("ae:deep+noise=masking", 16, seed=0)
+    with pytest.raises(HashIndexError, match="only ae:<variant> takes"):
+        create_method("itq+bits=3", 16, seed=0)
+    with pytest.raises(HashIndexError, match="no option"):
+        run_bench(config(tmp_path, "synthetic", methods=("ae:vanilla+hidden=3",), size=500))

@@ -21,15 +21,31 @@ METHODS = {**BASELINES,
            **{f"ae:{name}": partial(AutoencoderMethod, variant=name) for name in VARIANTS}}
 
 
+def split_method(name: str) -> tuple[str, list[str]]:
+    """`ae:<variant>+KEY=VALUE+…` → (the method, the variant's option pairs): a variant with
+    other options than its defaults, e.g. ae:convolutional+reconstruct=pooled."""
+    base, *pairs = name.split("+")
+    if base not in METHODS:
+        raise HashIndexError(f"unknown method {base!r}; choose from {', '.join(METHODS)}")
+    if pairs and not base.startswith("ae:"):
+        raise HashIndexError(f"method {base} has no options; only ae:<variant> takes "
+                             "+KEY=VALUE")
+    return base, pairs
+
+
 def describe_method(name: str) -> str:
     """What a method is, in one line (the variant's or baseline's own description)."""
-    if name.startswith("ae:") and name[3:] in VARIANTS:
-        return f"autoencoder: {VARIANTS[name[3:]].description}"
-    method = BASELINES.get(name)
-    return method.description if method is not None else ""
+    base, pairs = split_method(name)
+    if base.startswith("ae:"):
+        options = f" ({', '.join(pairs)})" if pairs else ""
+        return f"autoencoder: {VARIANTS[base[3:]].description}{options}"
+    return BASELINES[base].description
 
 
 def create_method(name: str, bits: int, seed: int) -> HashingMethod:
-    if name not in METHODS:
-        raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-    return METHODS[name](bits, seed)
+    base, pairs = split_method(name)
+    if pairs:
+        from hashindex.models.config import variant_options
+
+        return METHODS[base](bits, seed, options=variant_options(base[3:], pairs))
+    return METHODS[base](bits, seed)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hashindex.baselines import METHODS
+from hashindex.baselines import METHODS, create_method, split_method
 from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from hashindex.models import VARIANTS
+from hashindex.models.config import variant_options
 from indexer.bench.datasets import (
     UserDataset,
     dataset_sequences,
@@ -61,8 +62,9 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
     if not methods:
         raise HashIndexError("--methods lists no method")
     for name in methods:
-        if name not in METHODS:
-            raise HashIndexError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        base, pairs = split_method(name)
+        if pairs:
+            variant_options(base[3:], pairs)  # a bad option fails now, not after the data
     if not bits_list:
         raise HashIndexError("--bits lists no code length")
     for bits in bits_list:
@@ -78,8 +80,11 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
             else load_dataset(dataset, config.cache_dir, config.model, config.size, embedder))
     check_split_size(len(data.embeddings), max(bits_list), f"dataset {dataset}")
     sequences = None
-    token_counts = [VARIANTS[m[3:]].options().max_tokens for m in methods
-                    if m.startswith("ae:") and VARIANTS[m[3:]].tokens]
+    token_counts = [create_method(m, 16, 0).options.max_tokens for m in methods
+                    if m.startswith("ae:") and VARIANTS[split_method(m)[0][3:]].tokens]
+    if len(set(token_counts)) > 1:
+        raise HashIndexError("the sequence variants of one bench read the same tokens: give "
+                             f"them one max_tokens (got {sorted(set(token_counts))})")
     if token_counts:  # the sequence variants read token embeddings (one more pass)
         if user:
             raise HashIndexError("the sequence variants read token embeddings; bench them on a "
