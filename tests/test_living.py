@@ -102,13 +102,34 @@ def test_changes_answer_as_a_rebuild_of_the_live_documents(tmp_path_factory, ste
     more than `merge_at` of them trail the index."""
     before = reading.SMALL_SEGMENT_ROWS, writer_module.MERGE_SMALL_SEGMENTS
     reading.SMALL_SEGMENT_ROWS, writer_module.MERGE_SMALL_SEGMENTS = small, merge_at
+    folder = tmp_path_factory.mktemp("living")
     try:
-        changes_answer_as_a_rebuild(tmp_path_factory.mktemp("living"), steps, seed)
+        live = apply_changes(folder, steps, seed)
+        changed = HashIndex.open(folder / "index", verify=True)
+        assert len(changed) == len(live)
+        if not live:
+            assert all(not r for r in answers(changed, QUERIES))
+            return
+        rebuilt_input = write_input(live, folder / "live", "parquet")
+        build(rebuilt_input, folder / "rebuilt", embedding_column="vec", bits=32,
+              store_embeddings=True, encoder=str(folder / "index" / "encoder"))
+        rebuilt = HashIndex.open(folder / "rebuilt")
+        for backend in ("table", "flat"):
+            assert answers(changed, QUERIES, backend) == answers(rebuilt, QUERIES, backend)
+            assert (answers(changed, QUERIES, backend, rerank_candidates=20)
+                    == answers(rebuilt, QUERIES, backend, rerank_candidates=20))
+        for code in [bytes(c) for c in rebuilt.all_codes()[:3]]:
+            query = np.frombuffer(code, dtype=np.uint8)
+            assert answers(changed, [query], k=15) == answers(rebuilt, [query], k=15)
+        assert (answers(changed, QUERIES, filter={"year": {"gte": 2002}})
+                == answers(rebuilt, QUERIES, filter={"year": {"gte": 2002}}))
     finally:
         reading.SMALL_SEGMENT_ROWS, writer_module.MERGE_SMALL_SEGMENTS = before
 
 
-def changes_answer_as_a_rebuild(folder: Path, steps, seed: int) -> None:
+def apply_changes(folder: Path, steps, seed: int) -> list[dict]:
+    """Build an index of 60 documents in folder/index and apply `steps` to it, checking after
+    each that no stray file is left; the live documents, in index order."""
     rng = np.random.default_rng(seed)
     live = vector_docs(60, "a", seed=seed, dim=DIM)
     vector_build(folder / "index", live)
@@ -140,25 +161,7 @@ def changes_answer_as_a_rebuild(folder: Path, steps, seed: int) -> None:
                 except NothingToDo:
                     pass
         assert_clean(folder / "index")
-    changed = HashIndex.open(folder / "index", verify=True)
-    assert len(changed) == len(live)
-    if not live:
-        assert all(not r for r in answers(changed, QUERIES))
-        return
-    rebuilt_input = write_input(live, folder / "live", "parquet")
-    build(rebuilt_input, folder / "rebuilt", embedding_column="vec", bits=32,
-          store_embeddings=True, encoder=str(folder / "index" / "encoder"))
-    rebuilt = HashIndex.open(folder / "rebuilt")
-    for backend in ("table", "flat"):
-        assert answers(changed, QUERIES, backend) == answers(rebuilt, QUERIES, backend)
-        assert (answers(changed, QUERIES, backend, rerank_candidates=20)
-                == answers(rebuilt, QUERIES, backend, rerank_candidates=20))
-    codes = [bytes(c) for c in rebuilt.all_codes()[:3]]
-    for code in codes:
-        query = np.frombuffer(code, dtype=np.uint8)
-        assert answers(changed, [query], k=15) == answers(rebuilt, [query], k=15)
-    assert (answers(changed, QUERIES, filter={"year": {"gte": 2002}})
-            == answers(rebuilt, QUERIES, filter={"year": {"gte": 2002}}))
+    return live
 
 
 # ---- the commands --------------------------------------------------------------------------
