@@ -40,6 +40,7 @@ from hashindex.store.publish import (
     fsync_dir,
     human_bytes,
     path_error,
+    seal_file,
     seal_tree,
 )
 
@@ -89,12 +90,7 @@ def commit(root: Path, manifest: IndexManifest, new_folders: list[str],
 
 
 def seal_tree_file(path: Path) -> None:
-    os.chmod(path, 0o666 & ~current_umask())
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    seal_file(path, current_umask())
     fsync_dir(path.parent)
 
 

@@ -185,15 +185,19 @@ def seal_tree(root: Path) -> None:
     mask = current_umask()
     for folder, _, files in os.walk(root):
         for name in files:
-            path = os.path.join(folder, name)
-            os.chmod(path, 0o666 & ~mask)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            seal_file(os.path.join(folder, name), mask)
         os.chmod(folder, 0o777 & ~mask)
         fsync_dir(Path(folder))
+
+
+def seal_file(path, mask: int) -> None:
+    """One file with the umask's mode, fsynced (its folder is the caller's to fsync)."""
+    os.chmod(path, 0o666 & ~mask)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:
