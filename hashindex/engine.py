@@ -211,20 +211,26 @@ class HashIndex:
         return self.manifest.documents
 
     # ---- pieces built lazily from what was pinned at open -----------------------------------
-    def embedder(self):
+    def embedder(self, for_documents: bool = False):
+        """The index's text model, as its documents were embedded. For queries (cached) the
+        lean path where it applies (no torch: embedding/lean.py); `for_documents`: a new one
+        through sentence-transformers' own modules, as a build runs."""
         if self.model_name == PRECOMPUTED_MODEL:
             raise HashIndexError(
                 f"index {self.root} was built from precomputed embeddings and has no text model; "
                 "query it with an embedding or a code"
             )
-        if self._embedder is None:
+        if self._embedder is None or for_documents:
             from hashindex.embedding.embedder import Embedder, EmbeddingSpec
 
             spec = EmbeddingSpec.from_record(self.model_name, self.manifest.embedding)
             carried = (os.pread(self._text_model.fileno(),
                                 os.fstat(self._text_model.fileno()).st_size, 0)
                        if self._text_model is not None else None)
-            self._embedder = Embedder.from_spec(spec, model_file=carried)
+            embedder = Embedder.from_spec(spec, model_file=carried, lean=not for_documents)
+            if for_documents:
+                return embedder
+            self._embedder = embedder
         return self._embedder
 
     def adopt_embedder(self, embedder) -> None:

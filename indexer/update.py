@@ -70,7 +70,7 @@ def add_documents(config: AddConfig, *, embedder=None) -> AddReport:
         columns = check_columns(config, columns, precomputed)
         stream = DocumentStream(open_reader(source, config.format), columns)
         if not precomputed and embedder is None:
-            embedder = index.embedder()
+            embedder = index.embedder(for_documents=True)
         build = BuildConfig(input=str(source), out=str(config.index), columns=columns,
                             batch_rows=config.batch_rows, cache_dir=config.cache_dir,
                             use_cache=config.use_cache, show_progress=config.show_progress)

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_embedding_settings
+from hashindex.embedding.runtimes import (
+    DEFAULT_RUNTIME,
+    check_embedding_settings,
+    resolve_quantization,
+)
 from hashindex.errors import HashIndexError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -76,12 +80,13 @@ class Embedder:
                  threads: int | None = None, cache_dir: Path | None = None,
                  calibration_texts: list[str] | None = None, calibration: str = "",
                  model_file: Path | bytes | None = None, expected_sha256: str = "",
-                 max_tokens: int = 0, workers: int = 1, pin_threads: bool = True):
+                 max_tokens: int = 0, workers: int = 1, pin_threads: bool = True,
+                 lean: bool = False):
         check_embedding_settings(backend, quantize, device, workers)
         self.name = canonical_model_name(model)
         self.batch_size = batch_size
         self.device = device
-        self.backend, self.quantize = backend, quantize
+        self.backend, self.quantize = backend, resolve_quantization(backend, quantize)
         self.workers = workers
         self.pin_threads = pin_threads  # False in a pool's workers (they would share cores)
         cores = max(1, os.cpu_count() or 1)
@@ -98,6 +103,8 @@ class Embedder:
         self._model = None
         self._runner = None
         self._sha256 = ""
+        # lean: embed() without sentence-transformers where lean.py can (a query's path)
+        self._lean = None if lean else False
 
     @classmethod
     def from_spec(cls, spec: EmbeddingSpec, **kwargs) -> Embedder:
@@ -139,12 +146,21 @@ class Embedder:
 
     def _exported_runner(self):
         from hashindex.embedding.cache import default_cache_dir
-        from hashindex.embedding.export import COMPILED_DIR, export_checksum, exported_model
-        from hashindex.embedding.runners import RUNNERS
+        from hashindex.embedding.export import exported_model
 
         cache_dir = Path(self.cache_dir or default_cache_dir())
         source = self.model_file or exported_model(
             self._model, self.name, self.quantize, cache_dir, self.calibration_texts)
+        return self._open_runner(source)
+
+    def _open_runner(self, source: Path | bytes):
+        """The export `source` in this embedder's runtime, once its checksum is the one the
+        index expects."""
+        from hashindex.embedding.cache import default_cache_dir
+        from hashindex.embedding.export import COMPILED_DIR, export_checksum
+        from hashindex.embedding.runners import RUNNERS
+
+        cache_dir = Path(self.cache_dir or default_cache_dir())
         self._sha256 = (hashlib.sha256(source).hexdigest() if isinstance(source, bytes)
                         else export_checksum(source))
         if self.expected_sha256 and self._sha256 != self.expected_sha256:
@@ -155,6 +171,23 @@ class Embedder:
                 "embedding, or rebuild the index")
         return RUNNERS[self.backend](source, self.threads, self.pin_threads,
                                      cache_dir / COMPILED_DIR)
+
+    def _lean_model(self):
+        """lean.py's model for this embedder's export, if this is a lean embedder, the model's
+        folder is local with a layout lean.py follows, and the export exists (or is carried);
+        else None (and sentence-transformers does the work)."""
+        if self._lean is None:
+            self._lean = False
+            if self.backend != "torch" and self.workers == 1 and self._model is None:
+                from hashindex.embedding.lean import LeanTextModel, lean_layout
+
+                folder = Path(resolve_model_path(self.name))
+                source = self._export_path() if self.model_file is None else self.model_file
+                layout = lean_layout(folder) if folder.is_dir() else None
+                if layout is not None and (isinstance(source, bytes) or source.exists()):
+                    self._lean = LeanTextModel(layout, self._open_runner(source),
+                                               self.requested_tokens)
+        return self._lean or None
 
     @property
     def spec(self) -> EmbeddingSpec:
@@ -212,6 +245,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        lean = self._lean_model()
+        if lean is not None:
+            return lean.dimension
         model = self._load()
         getter = getattr(model, "get_embedding_dimension", None)
         return int(getter() if getter else model.get_sentence_embedding_dimension())
@@ -243,6 +279,9 @@ class Embedder:
 
     def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-norm float32 embeddings (n, dim), in the order of `texts`."""
+        lean = self._lean_model()
+        if lean is not None:
+            return self._embed_lean(lean, texts)
         model = self._load()
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = np.argsort([len(text) for text in texts], kind="stable")
@@ -258,6 +297,16 @@ class Embedder:
         for start in tqdm(starts, desc="embed", disable=not show_progress, leave=False):
             rows = order[start : start + self.batch_size]
             out[rows] = self._embed_batch(model, [texts[i] for i in rows])
+        return out
+
+    def _embed_lean(self, lean, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), lean.dimension), dtype=np.float32)
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        before = lean.truncated
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = lean.embed([texts[i] for i in rows])
+        self.truncated += lean.truncated - before
         return out
 
     @staticmethod

@@ -44,10 +44,11 @@ def texts_digest(texts: list[str]) -> str:
 
 
 def export_folder(cache_dir: Path, model_name: str, quantize: str, calibration: str) -> Path:
-    import torch
+    # torch's version from its metadata: importing torch would cost a query ~1 s
+    from importlib.metadata import version
 
     method = f"|{QUANTIZER}" if quantize == "int8" else ""
-    key = f"{model_name}|{quantize}{method}|{calibration}|torch {torch.__version__}"
+    key = f"{model_name}|{quantize}{method}|{calibration}|torch {version('torch')}"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")[-60:]
     return (Path(cache_dir) / EXPORTS_DIR /
             f"{slug}-{quantize}-{hashlib.sha256(key.encode()).hexdigest()[:12]}")

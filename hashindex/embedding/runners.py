@@ -21,6 +21,7 @@ class OnnxRunner:
         self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source),
                                             options,
                                             providers=["CPUExecutionProvider"])
+        self.inputs = [node.name for node in self.session.get_inputs()]
 
     def __call__(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, feed)[0]
@@ -45,6 +46,7 @@ class OpenVinoRunner:
                            # the workers of a pool each pin to the same first cores
                            "ENABLE_CPU_PINNING": pin_threads})
         self.request = self.compiled.create_infer_request()
+        self.inputs = [node.get_any_name() for node in self.compiled.inputs]
 
     def __call__(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.request.infer(feed)[0])

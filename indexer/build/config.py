@@ -10,7 +10,12 @@ from pathlib import Path
 from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS, check_backend
 from hashindex.codes import check_bits
 from hashindex.embedding.embedder import DEFAULT_MODEL
-from hashindex.embedding.runtimes import DEFAULT_RUNTIME, check_embedding_settings
+from hashindex.embedding.runtimes import (
+    AUTO,
+    DEFAULT_RUNTIME,
+    check_embedding_settings,
+    resolve_quantization,
+)
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant, reads_tokens
 from hashindex.options import Options
@@ -32,7 +37,8 @@ class BuildConfig:
     # codes
     model: str = DEFAULT_MODEL  # the sentence-transformers text model
     embed_backend: str = DEFAULT_RUNTIME  # the runtime it runs in (runtimes.py)
-    quantize: str = "none"  # none, or int8 calibrated on the input's first documents
+    quantize: str = AUTO  # none, int8 (calibrated on the input's first documents), or auto:
+    # int8 where the runtime takes it
     device: str = "cpu"  # torch only: cpu or cuda
     embed_threads: int = 0  # 0: every core (divided among the workers)
     embed_workers: int = 1  # processes embedding in parallel, each its own model
@@ -57,6 +63,11 @@ class BuildConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     show_progress: bool = True
+
+    @property
+    def quantization(self) -> str:
+        """`quantize` made concrete for the runtime (auto: int8 where it takes it)."""
+        return resolve_quantization(self.embed_backend, self.quantize)
 
     def check(self) -> None:
         """Every setting that needs no file: fails in a second, before anything is read."""

@@ -83,10 +83,10 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
     if embedder is None and not precomputed:
         embedder = Embedder(config.model, batch_size=config.embed_batch_size,
                             device=config.device, backend=config.embed_backend,
-                            quantize=config.quantize, threads=config.embed_threads or None,
+                            quantize=config.quantization, threads=config.embed_threads or None,
                             cache_dir=config.cache_dir, max_tokens=config.max_tokens,
                             workers=config.embed_workers)
-        if config.quantize == "int8":
+        if config.quantization == "int8":
             embedder.calibration_texts, embedder.calibration = calibration_sample(stream)
     model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)

@@ -269,7 +269,7 @@ def resume_folder(config: BuildConfig, source: Path, embedder_name: str) -> Path
     setting starts afresh."""
     info = source.stat()
     key = json.dumps([str(source), info.st_size, info.st_mtime_ns, embedder_name,
-                      config.embed_backend, config.quantize, config.max_tokens,
+                      config.embed_backend, config.quantization, config.max_tokens,
                       config.to_dict()["columns"], config.batch_rows], sort_keys=True)
     root = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     return root / RESUME_DIR / hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -312,9 +312,9 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
 
         embedder = Embedder(config.model, batch_size=config.embed_batch_size,
                             device=config.device, backend=config.embed_backend,
-                            quantize=config.quantize, cache_dir=config.cache_dir,
+                            quantize=config.quantization, cache_dir=config.cache_dir,
                             max_tokens=config.max_tokens)
-        if config.quantize == "int8":  # calibrated here, before the workers load the export
+        if config.quantization == "int8":  # calibrated here, before the workers load the export
             from indexer.build.local import calibration_sample
 
             embedder.calibration_texts, embedder.calibration = calibration_sample(stream)

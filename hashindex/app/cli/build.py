@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS
-from hashindex.embedding.runtimes import DEFAULT_RUNTIME, QUANTIZATIONS, RUNTIMES
+from hashindex.embedding.runtimes import AUTO, DEFAULT_RUNTIME, QUANTIZATIONS, RUNTIMES
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS
 
@@ -42,9 +42,10 @@ code_options = apply(
     click.option("--embed-backend", default=DEFAULT_RUNTIME, show_default=True,
                  help=f"Runtime of the text model: {', '.join(RUNTIMES)} (queries use the "
                       "same)."),
-    click.option("--quantize", default="none", show_default=True,
+    click.option("--quantize", default=AUTO, show_default=True,
                  help=f"Text model weights and activations: {', '.join(QUANTIZATIONS)} (int8: "
-                      "onnx/openvino, static scales calibrated on the input's first documents)."),
+                      "onnx/openvino, static scales calibrated on the input's first "
+                      "documents), or auto: int8 where the runtime takes it."),
     click.option("--device", default="cpu", show_default=True,
                  help="cpu or cuda (cuda: --embed-backend torch)."),
     click.option("--embed-threads", default=0, show_default=True, type=int,
