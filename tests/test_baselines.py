@@ -89,8 +89,9 @@ def test_parallel_bench_equals_serial(tmp_path):
     def table(jobs):
         out = run_bench(bench_config(tmp_path, f"out{jobs}", size=1200, jobs=jobs))
         rows = (out / "results.csv").read_text().splitlines()
-        fit_column = rows[0].split(",").index("fit_seconds")
-        return [",".join(v for i, v in enumerate(r.split(",")) if i != fit_column) for r in rows]
+        header = rows[0].split(",")
+        timed = {header.index("fit_seconds"), header.index("encode_seconds")}
+        return [",".join(v for i, v in enumerate(r.split(",")) if i not in timed) for r in rows]
 
     assert table(2) == table(1)
 
@@ -135,3 +136,14 @@ def test_engine_metrics_with_fewer_candidates_than_k(monkeypatch):
     monkeypatch.setattr(protocol, "backend_class", lambda name: RadiusZeroTable)
     rows = protocol.engine_metrics(codes, query_codes, 8, split)
     assert all(row["engine_recall@10"] == 0.0 for row in rows), rows
+
+
+def test_build_rate_adds_the_embedding_the_fit_and_the_encode():
+    from indexer.bench.report import build_rates
+
+    pooled = [{"documents": 1000, "fit_seconds": 2.0, "encode_seconds": 0.5, "embed_passes": 1}]
+    assert build_rates(pooled, 500.0) == "2,000 | 222"  # 1000 / (2 + 2 + 0.5)
+    tokens = [{**pooled[0], "embed_passes": 2}]  # a sequence variant embeds every text twice
+    assert build_rates(tokens, 500.0) == "2,000 | 154"  # 1000 / (4 + 2 + 0.5)
+    assert build_rates(pooled, None) == "2,000 | —"
+    assert build_rates([{"fit_seconds": 1.0}], 500.0) == "— | —"

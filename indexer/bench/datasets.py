@@ -182,6 +182,27 @@ def dataset_sequences(data: LabelledEmbeddings, name: str, max_tokens: int, mode
     return pack(data.embeddings, tokens, lengths)
 
 
+RATE_TEXTS = 512  # texts timed for a named text dataset's embedding rate
+
+
+def embedding_rate(name: str, model: str | None = None, embedder=None) -> float | None:
+    """Documents/s of the text model on the first RATE_TEXTS texts of a named text dataset,
+    after a warm-up batch (None for a dataset without texts): the bench's modelled build
+    rate adds it to the fit and encode times it measures."""
+    if name not in TEXT_DATASETS:
+        return None
+    import time
+
+    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
+
+    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    texts = TEXT_DATASETS[name]()[0][:RATE_TEXTS]
+    embedder.embed(texts[:64])
+    started = time.perf_counter()
+    embedder.embed(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
 def load_dataset(name: str, cache_dir: Path, model: str | None = None,
                  size: int = 100_000, embedder=None) -> LabelledEmbeddings:
     """Embeddings and labels of a named dataset; text datasets are embedded once per model."""

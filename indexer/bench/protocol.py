@@ -143,7 +143,9 @@ def evaluate(method_name: str, bits: int, seed: int, split: Split) -> tuple[dict
         raise HashIndexError(f"{method_name} reads token sequences; the dataset has none")
     method.fit(database)
     fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     db_codes = method.encode(database)
+    encode_seconds = time.perf_counter() - started
     query_codes = method.encode(queries)
     if db_codes.shape[1] * 8 != method.bits:
         raise HashIndexError(f"{method_name} made {db_codes.shape[1] * 8}-bit codes, not the "
@@ -151,5 +153,7 @@ def evaluate(method_name: str, bits: int, seed: int, split: Split) -> tuple[dict
     bits = method.bits  # sign keeps the embedding dimension
     ranked = hamming_ranking(db_codes, query_codes, bits, split.map_depth)
     summary = {"method": method_name, "bits": bits, "seed": seed,
-               "fit_seconds": fit_seconds, **ranking_metrics(ranked, split)}
+               "fit_seconds": fit_seconds, "encode_seconds": encode_seconds,
+               "documents": len(database), "embed_passes": 2 if method.reads_tokens else 1,
+               **ranking_metrics(ranked, split)}
     return summary, engine_metrics(db_codes, query_codes, bits, split)

@@ -30,8 +30,25 @@ def mean_std(values) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-def write_markdown(path, *, data, split, upper, summaries, engine_rows, failures, jobs=1
-                   ) -> None:
+def build_rates(rows: list[dict], embed_rate: float | None) -> str:
+    """'encode docs/s | build docs/s' of one method: the database encoded by the fitted
+    method, and a build's rate modelled from the parts measured in this run (each document
+    through the text model once, twice for a sequence variant, then the fit and the encode);
+    '—' where a part was not measured."""
+    if not all("encode_seconds" in r for r in rows):
+        return "— | —"
+    documents = rows[0]["documents"]
+    encode = float(np.mean([r["encode_seconds"] for r in rows]))
+    fit = float(np.mean([r["fit_seconds"] for r in rows]))
+    encode_rate = f"{documents / max(encode, 1e-9):,.0f}"
+    if not embed_rate:
+        return f"{encode_rate} | —"
+    seconds = documents * rows[0]["embed_passes"] / embed_rate + fit + encode
+    return f"{encode_rate} | {documents / seconds:,.0f}"
+
+
+def write_markdown(path, *, data, split, upper, summaries, engine_rows, failures, jobs=1,
+                   embed_rate: float | None = None) -> None:
     from indexer.bench.measure import machine_record
 
     lines = [
@@ -43,23 +60,30 @@ def write_markdown(path, *, data, split, upper, summaries, engine_rows, failures
         f"{split.map_depth}; recall@k against exact float cosine top-k on the same embeddings",
         "- engine: the hash table's Hamming ball grown until it holds the candidate budget, "
         "re-ranked by cosine to the float embeddings; touched = documents examined / database",
+        ("- build docs/s: database documents ÷ (their embedding at the text model's rate "
+         f"measured here, {embed_rate:,.0f} docs/s on the dataset's first texts, twice for a "
+         "sequence variant, whose build embeds each text again for its tokens; + fit s + "
+         "encode s), each part measured in this run"
+         if embed_rate else "- build docs/s: needs a named text dataset (the text model's "
+         "rate is measured on its texts)"),
         f"- machine: {machine_record()}"
         + (f"; {jobs} parallel single-threaded jobs (queries/s measured under that load)"
            if jobs > 1 else ""),
         "",
         "## Ranking by Hamming distance (mean ± std over seeds)",
         "",
-        "| method | bits | " + " | ".join(METRICS) + " | fit s |",
-        "|---|---:|" + "---:|" * (len(METRICS) + 1),
+        "| method | bits | " + " | ".join(METRICS) + " | fit s | encode docs/s | "
+        "build docs/s |",
+        "|---|---:|" + "---:|" * (len(METRICS) + 3),
         "| exact float cosine | — | " + " | ".join(f"{upper[m]:.3f}" for m in METRICS)
-        + " | — |",
+        + " | — | — | — |",
     ]
     for (method, bits), rows in grouped(summaries, ("method", "bits")).items():
         fit = np.mean([r["fit_seconds"] for r in rows]) if all(
             "fit_seconds" in r for r in rows) else float("nan")
         lines.append(f"| {method} | {bits} | "
                      + " | ".join(mean_std([r[m] for r in rows]) for m in METRICS)
-                     + f" | {fit:.1f} |")
+                     + f" | {fit:.1f} | {build_rates(rows, embed_rate)} |")
     lines += ["", "## Hamming-ball engine with cosine re-ranking (mean over seeds)", "",
               "| method | bits | candidates (share of DB) | touched | radius | recall@10 | "
               "queries/s |", "|---|---:|---:|---:|---:|---:|---:|"]

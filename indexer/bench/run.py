@@ -20,6 +20,7 @@ from hashindex.models.config import variant_options
 from indexer.bench.datasets import (
     UserDataset,
     dataset_sequences,
+    embedding_rate,
     load_dataset,
     load_user_dataset,
 )
@@ -90,6 +91,7 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
             raise HashIndexError("the sequence variants read token embeddings; bench them on a "
                                  "named text dataset (bbc-news, stdlib-docs, debian-packages)")
         sequences = dataset_sequences(data, dataset, max(token_counts), config.model, embedder)
+    embed_rate = None if user else embedding_rate(dataset, config.model, embedder)
     split = make_split(data.embeddings, data.labels, sequences=sequences)
     if config.tuning:
         split = tuning_split(split)
@@ -122,7 +124,8 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
     write_csv(out / "results.csv", summaries)
     write_csv(out / "engine.csv", engine_rows)
     write_markdown(out / "report.md", data=data, split=split, upper=upper, summaries=summaries,
-                   engine_rows=engine_rows, failures=failures, jobs=jobs)
+                   engine_rows=engine_rows, failures=failures, jobs=jobs,
+                   embed_rate=embed_rate)
     plot(out, upper, summaries, engine_rows)
     return out
 
