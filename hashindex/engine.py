@@ -211,10 +211,11 @@ class HashIndex:
         return self.manifest.documents
 
     # ---- pieces built lazily from what was pinned at open -----------------------------------
-    def embedder(self, for_documents: bool = False):
+    def embedder(self, for_documents: bool = False, threads: int | None = None):
         """The index's text model, as its documents were embedded. For queries (cached) the
         lean path where it applies (no torch: embedding/lean.py); `for_documents`: a new one
-        through sentence-transformers' own modules, as a build runs."""
+        through sentence-transformers' own modules, as a build runs. `threads`: the model's
+        threads when it is made here (None: every core)."""
         if self.model_name == PRECOMPUTED_MODEL:
             raise HashIndexError(
                 f"index {self.root} was built from precomputed embeddings and has no text model; "
@@ -227,7 +228,8 @@ class HashIndex:
             carried = (os.pread(self._text_model.fileno(),
                                 os.fstat(self._text_model.fileno()).st_size, 0)
                        if self._text_model is not None else None)
-            embedder = Embedder.from_spec(spec, model_file=carried, lean=not for_documents)
+            embedder = Embedder.from_spec(spec, model_file=carried, lean=not for_documents,
+                                          threads=threads)
             if for_documents:
                 return embedder
             self._embedder = embedder

@@ -25,11 +25,13 @@ _STOP = object()
 
 class EmbeddingBatcher:
     def __init__(self, embed: Callable[[list[str]], np.ndarray], window_s: float = 0.002,
-                 max_batch: int = 32, on_batch: Callable[[int], None] | None = None):
+                 max_batch: int = 32, on_batch: Callable[[int], None] | None = None,
+                 on_depth: Callable[[int], None] | None = None):
         self._embed = embed
         self.window_s = window_s
         self.max_batch = max_batch
         self._on_batch = on_batch
+        self._on_depth = on_depth  # told the queue's depth when it changes (a metric)
         self._queue: queue.Queue = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
         self._worker.start()
@@ -50,7 +52,12 @@ class EmbeddingBatcher:
         """A future of the texts' embeddings (an event loop awaits it with wrap_future)."""
         future: Future = Future()
         self._queue.put((list(texts), future))
+        self._tell_depth()
         return future
+
+    def _tell_depth(self) -> None:
+        if self._on_depth is not None:
+            self._on_depth(self._queue.qsize())
 
     def close(self) -> None:
         """Answer what is queued, then stop the worker."""
@@ -73,6 +80,7 @@ class EmbeddingBatcher:
                     stop = True
                     break
                 batch.append(item)
+            self._tell_depth()
             self._answer(batch)
             if stop:
                 return

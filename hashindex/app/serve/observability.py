@@ -4,6 +4,7 @@ per request, from one ASGI middleware (no per-request thread hop, unlike BaseHTT
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from prometheus_client import (
@@ -12,6 +13,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
+    generate_latest,
 )
 
 access_log = logging.getLogger("hashindex.access")
@@ -31,12 +33,20 @@ def route_label(path: str) -> str:
     return "other"
 
 
+def multiprocess_dir() -> str | None:
+    """The folder worker processes share their metrics through (serve --workers), if any."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
 class ServiceMetrics:
     """The service's own registry (not the process-global one), so tests and several apps in
-    one process never share counters."""
+    one process never share counters. Under `serve --workers N` every worker writes its
+    values into PROMETHEUS_MULTIPROC_DIR and /metrics sums the workers (`exposition`);
+    gauges are then set by the events that change them, never computed at scrape time."""
 
     def __init__(self):
         disable_created_metrics()  # the *_created series are noise for a service's scrape
+        self.multiprocess = multiprocess_dir() is not None
         self.registry = CollectorRegistry()
         self.requests = Counter("hashindex_requests", "Requests answered, by route and status",
                                 ["route", "status"], registry=self.registry)
@@ -47,10 +57,10 @@ class ServiceMetrics:
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.in_flight = Gauge("hashindex_requests_in_flight",
                                "Requests being answered (besides /metrics)",
-                               registry=self.registry)
+                               registry=self.registry, multiprocess_mode="livesum")
         self.queue_depth = Gauge("hashindex_embedding_queue_depth",
                                  "Query texts waiting for the next model call",
-                                 registry=self.registry)
+                                 registry=self.registry, multiprocess_mode="livesum")
         self.batch_size = Histogram("hashindex_embedding_batch_texts",
                                     "Query texts embedded per model call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
@@ -62,10 +72,28 @@ class ServiceMetrics:
                                         "Per query: code, search, re-rank and documents",
                                         buckets=LATENCY_BUCKETS, registry=self.registry)
         self.documents = Gauge("hashindex_index_documents", "Documents in the served build",
-                               registry=self.registry)
+                               registry=self.registry, multiprocess_mode="livemax")
         self.reloads = Counter("hashindex_index_reloads",
                                "New builds swapped in without a restart",
                                registry=self.registry)
+
+
+    def exposition(self) -> bytes:
+        """The Prometheus text: this process's registry, or every worker's summed."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """A worker's live gauges leave the sum when it stops."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
 
 
 class ObservabilityMiddleware:

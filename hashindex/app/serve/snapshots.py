@@ -47,12 +47,15 @@ class ServingState:
     """Holds the current Snapshot; `open` loads the first, `watch` replaces it on publish."""
 
     def __init__(self, path: str | Path, *, verify: bool = False, window_s: float = 0.002,
-                 max_batch: int = 32, on_batch=None, preload_bytes: int = 0):
+                 max_batch: int = 32, on_batch=None, on_depth=None, preload_bytes: int = 0,
+                 embed_threads: int | None = None):
         self.path = Path(path)
         self.verify = verify
         self.window_s = window_s
         self.max_batch = max_batch
         self.on_batch = on_batch
+        self.on_depth = on_depth
+        self.embed_threads = embed_threads  # the text model's threads (None: every core)
         self.preload_bytes = preload_bytes  # hold the documents in memory up to this size
         self.current: Snapshot | None = None
         self.reloads = 0
@@ -91,9 +94,11 @@ class ServingState:
         else:  # a sequence variant's texts also keep their tokens (engine.embed_texts)
             from hashindex.engine import embed_texts
 
-            embed = (partial(embed_texts, index.embedder(), max_tokens=index.token_count)
-                     if index.token_count else index.embedder().embed)
-            batcher = EmbeddingBatcher(embed, self.window_s, self.max_batch, self.on_batch)
+            embedder = index.embedder(threads=self.embed_threads)
+            embed = (partial(embed_texts, embedder, max_tokens=index.token_count)
+                     if index.token_count else embedder.embed)
+            batcher = EmbeddingBatcher(embed, self.window_s, self.max_batch, self.on_batch,
+                                       self.on_depth)
         index.search(batcher.embed(WARM_UP_TEXT), k=1)  # the model and the search warm
         return Snapshot(index, batcher, identity, time.time())
 

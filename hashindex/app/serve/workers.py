@@ -1,0 +1,50 @@
+"""`hashindex serve --workers N`: N uvicorn worker processes on one listening socket.
+
+One Python process answers at most ~1 800 small queries/s here (the GIL: HTTP parsing, JSON
+and the search share one core). Each worker is a whole service (index, text model, batcher,
+reload watcher) with cores/N threads for its text model; the kernel deals connections to the
+workers. Settings reach the workers through the environment (uvicorn starts them by import
+string), and their Prometheus metrics through a shared folder that /metrics sums.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+
+ENVIRONMENT = "HASHINDEX_SERVE_APP"
+
+
+def app_from_environment():
+    """uvicorn's factory in each worker: the app `serve` described in the environment."""
+    from hashindex.app.serve.app import ServeSettings, create_app
+
+    described = json.loads(os.environ[ENVIRONMENT])
+    return create_app(described["index"], ServeSettings(**described["settings"]))
+
+
+def worker_settings(settings, workers: int):
+    """Each worker's share of the cores for its text model, and load before listening."""
+    cores = max(1, os.cpu_count() or 1)
+    return dataclasses.replace(settings, embed_threads=max(1, cores // workers),
+                               load_before_listening=True)
+
+
+def run_workers(index_path: str, settings, workers: int, **uvicorn_options) -> None:
+    """Serve with `workers` processes until SIGTERM/SIGINT (uvicorn's supervisor drains and
+    stops them); the metrics folder is removed after."""
+    import uvicorn
+
+    metrics = tempfile.mkdtemp(prefix="hashindex-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # before any worker imports prometheus
+    os.environ[ENVIRONMENT] = json.dumps({
+        "index": str(index_path),
+        "settings": dataclasses.asdict(worker_settings(settings, workers))})
+    try:
+        uvicorn.run("hashindex.app.serve.workers:app_from_environment", factory=True,
+                    workers=workers, **uvicorn_options)
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
