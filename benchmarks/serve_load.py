@@ -235,8 +235,9 @@ class Server(ServeProcess):
 
     running: list[subprocess.Popen] = []  # for the hard timeout
 
-    def __init__(self, index: Path, log: Path):
-        super().__init__(index, log, ready_s=600, host=HOST)
+    def __init__(self, index: Path, log: Path, workers: int = 1):
+        super().__init__(index, log, ["--workers", str(workers)] if workers > 1 else [],
+                         ready_s=600, host=HOST)
 
     def __enter__(self) -> Server:
         super().__enter__()
@@ -249,15 +250,27 @@ class Server(ServeProcess):
             Server.running.remove(self.process)
 
     def cpu(self) -> tuple[float, float]:
-        """(process, main thread) CPU seconds: utime + stime from /proc. The main thread runs
-        uvicorn's event loop; FastAPI runs the (plain-function) endpoints in worker threads."""
+        """(processes, main threads) CPU seconds: utime + stime from /proc, of the serve
+        process and its worker processes (--workers). A main thread runs uvicorn's event
+        loop; FastAPI runs the (plain-function) endpoints in worker threads."""
         def seconds(stat: str) -> float:
-            text = Path(stat).read_text()
+            try:
+                text = Path(stat).read_text()
+            except OSError:  # a process that ended between listing and reading
+                return 0.0
             fields = text[text.rfind(")") + 2 :].split()
             return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
-        pid = self.process.pid
-        return seconds(f"/proc/{pid}/stat"), seconds(f"/proc/{pid}/task/{pid}/stat")
+        def tree(pid: int) -> list[int]:
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                children = []
+            return [pid] + [p for child in children for p in tree(int(child))]
+
+        pids = tree(self.process.pid)
+        return (sum(seconds(f"/proc/{pid}/stat") for pid in pids),
+                sum(seconds(f"/proc/{pid}/task/{pid}/stat") for pid in pids))
 
     def batch_texts(self) -> tuple[float, float]:
         """(sum, count) of hashindex_embedding_batch_texts: texts per model call."""
@@ -578,7 +591,7 @@ def run_index(label: str, index: Path, kinds: list[Kind], args, log: Path, rows:
                         server.__exit__()
                         print(f"the server died (exit {server.process.returncode}); starting "
                               f"it again (log: {log})", flush=True)
-                    server = Server(index, log).__enter__()
+                    server = Server(index, log, args.workers).__enter__()
                 row = asyncio.run(measure_cell(server, kind, clients, args.seconds,
                                                args.warmup, args.max_requests, client_name))
                 example = example or row.pop("_example")
@@ -612,6 +625,8 @@ def main(argv=None) -> None:
     parser.add_argument("--max-requests", type=int, default=100_000,
                         help="requests per cell at most")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="the service's worker processes (serve --workers)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="load client: asyncio streams with a fixed request head, or httpx")
     parser.add_argument("--compare-httpx", action=argparse.BooleanOptionalAction, default=True,
@@ -717,7 +732,11 @@ def target_lines(rows: list[dict], every: list[dict]) -> list[str]:
     return lines
 
 
-def reading_lines(rows: list[dict], every: list[dict]) -> list[str]:
+def workers_text(n: int) -> str:
+    return "one process" if n == 1 else f"{n} worker processes"
+
+
+def reading_lines(rows: list[dict], every: list[dict], workers: int = 1) -> list[str]:
     """Facts computed from the cells that point at the bottlenecks."""
     def cell(index, kind, clients, client=None):
         return next((r for r in every if r["index"] == index and r["kind"] == kind
@@ -731,8 +750,9 @@ def reading_lines(rows: list[dict], every: list[dict]) -> list[str]:
         top = max(health, key=lambda r: r["requests_per_s"])
         lines.append(f"- the HTTP stack alone (GET /health, no search): at most "
                      f"{top['requests_per_s']:,.0f} requests/s, with the server's event-loop "
-                     f"thread at {share(top['server_loop_cpu_pct'])} of a core: the ceiling of "
-                     "one serve process for any request, before any search")
+                     f"thread(s) at {share(top['server_loop_cpu_pct'])} of a core: the "
+                     f"ceiling of the service ({workers_text(workers)}) for any request, "
+                     "before any search")
     for index in dict.fromkeys(r["index"] for r in rows):
         for kind in ("embedding", f"batch of {BATCH} embeddings"):
             one, many = cell(index, kind, 1, rows[0]["client"]), cell(index, kind, most,
@@ -772,9 +792,13 @@ def write_report(out: Path, rows: list[dict], offline: list[dict], machine: str,
         f"own keep-alive HTTP/1.1 connection to 127.0.0.1; client: {args.client} "
         + ("(asyncio streams, a fixed request head, the answer read by Content-Length: see the "
            "httpx comparison below)" if args.client == "raw" else "(httpx.AsyncClient)"),
-        "- server: `hashindex serve INDEX` with its defaults (uvicorn, one worker process; "
-        "--batch-window-ms 2, --max-text-batch 32, --reload-interval 1; one access-log line "
-        "per request, to a file)",
+        (f"- server: `hashindex serve INDEX --workers {args.workers}` (uvicorn, "
+         f"{args.workers} worker processes on one socket, each with "
+         f"{max(1, (os.cpu_count() or 1) // args.workers)} text-model threads"
+         if args.workers > 1 else
+         "- server: `hashindex serve INDEX` (uvicorn, one worker process")
+        + "; otherwise its defaults: --batch-window-ms 0, --max-text-batch 16, "
+        "--reload-interval 1; one access-log line per request, to a file)",
         f"- each cell: an untimed warm-up of {args.warmup:g} s, then {args.seconds:g} s or "
         f"{args.max_requests:,} requests, whichever first; k = {K}; latency is the client's "
         "(request written to answer read), percentiles over the cell's requests",
@@ -790,7 +814,8 @@ def write_report(out: Path, rows: list[dict], offline: list[dict], machine: str,
         f"those points (hex); batches: {BATCH} such queries per POST /search/batch",
         "- CPU: the share of one core over the cell's wall time (100% = one core; the machine "
         f"has {os.cpu_count()}): client = this process (getrusage); server = the serve process "
-        "(/proc utime + stime), and its main thread apart, which runs uvicorn's event loop",
+        "and its workers (/proc utime + stime), and their main threads apart, which run "
+        "uvicorn's event loops",
         f"- targets (the issue): {TARGETS}",
         f"- whole run {seconds / 60:.1f} min", "",
         "| index | kind | clients | requests/s | queries/s | p50 ms | p95 ms | p99 ms | errors "
@@ -812,7 +837,7 @@ def write_report(out: Path, rows: list[dict], offline: list[dict], machine: str,
               + "".join(f"; {r['index']} {r['kind']} ×{r['clients']}: {r['error_detail']}"
                         for r in errors) + ".", "", "## Against the targets", "",
               *target_lines(main_rows, rows), "", "## Reading the figures", "",
-              *reading_lines(main_rows, rows)]
+              *reading_lines(main_rows, rows, args.workers)]
     lines += ["", "## Where the time of one request goes (1 client)", "",
               "The server's timings come from each answer (`timings`: embed = waiting for and "
               "computing the embedding, search = code + table + re-rank + documents, total = "
