@@ -195,3 +195,15 @@ def test_an_export_killed_midway_is_cleaned_up_by_the_next(tmp_path):
     assert (next(exports.iterdir()) / "model.onnx.sha256").exists()
     hits = HashIndex.open(tmp_path / "idx").search(TEXTS[3], k=20).hits
     assert any(h.id == "d3" and h.distance == 0 for h in hits)
+
+
+def test_auto_quantization_is_int8_where_the_runtime_takes_it():
+    def config(**changes):
+        return BuildConfig(input="in.jsonl", out="out", **changes)
+
+    assert config().quantize == "auto" and config().quantization == "int8"
+    assert config(embed_backend="onnx").quantization == "int8"
+    assert config(embed_backend="torch").quantization == "none"  # torch takes no int8
+    config(embed_backend="torch").check()  # the default is valid with every runtime
+    assert config(quantize="none").quantization == "none"
+    assert Embedder(backend="torch", quantize="auto").quantize == "none"
