@@ -70,6 +70,13 @@ class EmbeddingSpec:
                    record.get("max_tokens", 0))
 
 
+def length_sorted_batches(texts: list[str], size: int) -> list[np.ndarray]:
+    """The rows of `texts` in batches of `size`, shortest texts first, so a batch pads little
+    (the vectors go back to the rows, so the caller's order is kept)."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    return [order[start : start + size] for start in range(0, len(texts), size)]
+
+
 class Embedder:
     """Unit-norm float32 embeddings of texts. Texts are length-sorted inside each call so a
     batch pads little; the vectors come back in the order given. A text's vector does not
@@ -144,23 +151,25 @@ class Embedder:
                 self._runner = self._exported_runner()
         return self._model
 
-    def _exported_runner(self):
+    @property
+    def _cache_folder(self) -> Path:
         from hashindex.embedding.cache import default_cache_dir
+
+        return Path(self.cache_dir or default_cache_dir())
+
+    def _exported_runner(self):
         from hashindex.embedding.export import exported_model
 
-        cache_dir = Path(self.cache_dir or default_cache_dir())
         source = self.model_file or exported_model(
-            self._model, self.name, self.quantize, cache_dir, self.calibration_texts)
+            self._model, self.name, self.quantize, self._cache_folder, self.calibration_texts)
         return self._open_runner(source)
 
     def _open_runner(self, source: Path | bytes):
         """The export `source` in this embedder's runtime, once its checksum is the one the
         index expects."""
-        from hashindex.embedding.cache import default_cache_dir
         from hashindex.embedding.export import COMPILED_DIR, export_checksum
         from hashindex.embedding.runners import RUNNERS
 
-        cache_dir = Path(self.cache_dir or default_cache_dir())
         self._sha256 = (hashlib.sha256(source).hexdigest() if isinstance(source, bytes)
                         else export_checksum(source))
         if self.expected_sha256 and self._sha256 != self.expected_sha256:
@@ -170,7 +179,7 @@ class Embedder:
                 "index was built with (another torch or model version?); query with an "
                 "embedding, or rebuild the index")
         return RUNNERS[self.backend](source, self.threads, self.pin_threads,
-                                     cache_dir / COMPILED_DIR)
+                                     self._cache_folder / COMPILED_DIR)
 
     def _lean_model(self):
         """lean.py's model for this embedder's export, if this is a lean embedder, the model's
@@ -224,11 +233,9 @@ class Embedder:
             return None
         if self.model_file is not None:
             return self.model_file
-        from hashindex.embedding.cache import default_cache_dir
         from hashindex.embedding.export import export_path
 
-        return export_path(Path(self.cache_dir or default_cache_dir()), self.name,
-                           self.quantize, self.calibration_texts)
+        return export_path(self._cache_folder, self.name, self.quantize, self.calibration_texts)
 
     @property
     def exported_file(self) -> Path | None:
@@ -280,34 +287,26 @@ class Embedder:
     def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-norm float32 embeddings (n, dim), in the order of `texts`."""
         lean = self._lean_model()
-        if lean is not None:
-            return self._embed_lean(lean, texts)
-        model = self._load()
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        order = np.argsort([len(text) for text in texts], kind="stable")
-        if self.workers > 1 and len(texts) > self.batch_size:
+        batches = length_sorted_batches(texts, self.batch_size)
+        if lean is None and self.workers > 1 and len(texts) > self.batch_size:
+            order = np.concatenate(batches)
             vectors, truncated = self._worker_pool().embed([texts[i] for i in order],
                                                            self.batch_size)
             out[order] = vectors
             self.truncated += truncated
             return out
+        embed_batch = self._embed_lean_batch if lean is not None else self._embed_batch
         from tqdm import tqdm
 
-        starts = range(0, len(texts), self.batch_size)
-        for start in tqdm(starts, desc="embed", disable=not show_progress, leave=False):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._embed_batch(model, [texts[i] for i in rows])
+        for rows in tqdm(batches, desc="embed", disable=not show_progress, leave=False):
+            out[rows] = embed_batch([texts[i] for i in rows])
         return out
 
-    def _embed_lean(self, lean, texts: list[str]) -> np.ndarray:
-        out = np.empty((len(texts), lean.dimension), dtype=np.float32)
-        order = np.argsort([len(text) for text in texts], kind="stable")
-        before = lean.truncated
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = lean.embed([texts[i] for i in rows])
-        self.truncated += lean.truncated - before
-        return out
+    def _embed_lean_batch(self, texts: list[str]) -> np.ndarray:
+        vectors, cut = self._lean.embed(texts)
+        self.truncated += cut
+        return vectors
 
     @staticmethod
     def _count_longer(model, texts: list[str]) -> int:
@@ -329,9 +328,7 @@ class Embedder:
         pooled = np.empty((n, self.dimension), dtype=np.float32)
         tokens = np.zeros((n, max_tokens, self.dimension), dtype=np.float32)
         lengths = np.zeros(n, dtype=np.int64)
-        order = np.argsort([len(text) for text in texts], kind="stable")
-        for start in range(0, n, self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in length_sorted_batches(texts, self.batch_size):
             features = self._features(model, [texts[i] for i in rows], count_cut=False)
             pooled[rows] = self._sentence_vectors(features)
             mask = features["attention_mask"].numpy().astype(bool)
@@ -342,8 +339,8 @@ class Embedder:
                 lengths[row] = len(kept)
         return pooled, tokens, lengths
 
-    def _embed_batch(self, model, texts: list[str]) -> np.ndarray:
-        return self._sentence_vectors(self._features(model, texts))
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        return self._sentence_vectors(self._features(self._load(), texts))
 
     @staticmethod
     def _sentence_vectors(features: dict) -> np.ndarray:

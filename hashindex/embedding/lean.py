@@ -37,7 +37,6 @@ class LeanLayout:
     lower_case: bool
     pooling: str  # one of POOLING_MODES
     dimension: int
-    normalize: bool
 
 
 def lean_layout(folder: str | Path) -> LeanLayout | None:
@@ -62,42 +61,41 @@ def lean_layout(folder: str | Path) -> LeanLayout | None:
         return None
     return LeanLayout(folder / "tokenizer.json", int(settings.get("max_seq_length") or 512),
                       bool(settings.get("do_lower_case", False)), chosen[0],
-                      int(pooling["word_embedding_dimension"]), len(types) == 3)
+                      int(pooling["word_embedding_dimension"]))
 
 
 class LeanTextModel:
     """Texts → unit-norm vectors through a tokenizer file, an exported transformer (a runner
-    from runners.py) and numpy pooling; `truncated` counts texts cut at the length limit."""
+    from runners.py) and numpy pooling."""
 
     def __init__(self, layout: LeanLayout, runner, max_tokens: int = 0):
         from tokenizers import Tokenizer
 
         self.layout = layout
         self.runner = runner
-        self.max_tokens = max_tokens or layout.max_seq_length
         self.tokenizer = Tokenizer.from_file(str(layout.tokenizer_file))
-        self.tokenizer.enable_truncation(self.max_tokens)
+        self.tokenizer.enable_truncation(max_tokens or layout.max_seq_length)
         padding = self.tokenizer.padding or {}
         self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0),
                                       pad_token=padding.get("pad_token", "[PAD]"))
-        self.truncated = 0
 
     @property
     def dimension(self) -> int:
         return self.layout.dimension
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """One batch of texts, unit-norm float32 (n, dimension)."""
+    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """One batch of texts: unit-norm float32 (n, dimension), and how many were cut at the
+        length limit."""
         if self.layout.lower_case:
             texts = [text.lower() for text in texts]
         encodings = self.tokenizer.encode_batch([text.strip() for text in texts])
-        self.truncated += sum(bool(encoding.overflowing) for encoding in encodings)
+        cut = sum(bool(encoding.overflowing) for encoding in encodings)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": mask,
                 "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
         states = self.runner({name: feed[name] for name in self.runner.inputs})
-        return unit_rows(pool(states.astype(np.float32), mask, self.layout.pooling))
+        return unit_rows(pool(states.astype(np.float32), mask, self.layout.pooling)), cut
 
 
 def pool(states: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -117,19 +117,28 @@ class UserDataset:
     format: str | None = None
 
 
+def text_embedder(model: str | None = None, embedder=None):
+    """`embedder` if given, else one for `model` (the default MiniLM when None); the model
+    loads on first use, so one embedder passed to every step of a bench loads it once."""
+    if embedder is not None:
+        return embedder
+    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
+
+    return Embedder(model or DEFAULT_MODEL)
+
+
 def load_user_dataset(source: UserDataset, model: str | None = None, embedder=None,
                       cache_dir: Path | None = None) -> LabelledEmbeddings:
     """Embeddings (from the file, or embedded through the build's embedding cache) and the
     labels of every document; checked like a build's input, plus the label column."""
     from hashindex.embedding.cache import EmbeddingCache, default_cache_dir, embed_with_cache
-    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
     from indexer.documents import ColumnOptions, DocumentStream
     from indexer.readers import open_reader
 
     stream = DocumentStream(open_reader(Path(source.path), source.format),
                             ColumnOptions(source.text_column, None, source.embedding_column))
     if source.embedding_column is None:
-        embedder = embedder or Embedder(model or DEFAULT_MODEL)
+        embedder = text_embedder(model, embedder)
         cache = EmbeddingCache(cache_dir or default_cache_dir(), embedder.name)
     vectors, labels, first_row = [], [], 1
     try:
@@ -174,9 +183,7 @@ def dataset_sequences(data: LabelledEmbeddings, name: str, max_tokens: int, mode
     if name not in TEXT_DATASETS:
         raise HashIndexError(f"the sequence variants read token embeddings; dataset {name} has "
                              "no texts to make them from")
-    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
-
-    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    embedder = text_embedder(model, embedder)
     texts, _ = TEXT_DATASETS[name]()
     _, tokens, lengths = embedder.embed_tokens(texts, max_tokens)
     return pack(data.embeddings, tokens, lengths)
@@ -193,9 +200,7 @@ def embedding_rate(name: str, model: str | None = None, embedder=None) -> float 
         return None
     import time
 
-    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
-
-    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    embedder = text_embedder(model, embedder)
     texts = TEXT_DATASETS[name]()[0][:RATE_TEXTS]
     embedder.embed(texts[:64])
     started = time.perf_counter()
@@ -213,9 +218,7 @@ def load_dataset(name: str, cache_dir: Path, model: str | None = None,
                                   f"{size} clustered 384-d points, 2000 clusters")
     if name not in TEXT_DATASETS:
         raise HashIndexError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
-
-    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    embedder = text_embedder(model, embedder)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder.name)
     cache = cache_dir / f"{name}--{slug}.parquet"
     if cache.is_file():

@@ -23,6 +23,7 @@ from indexer.bench.datasets import (
     embedding_rate,
     load_dataset,
     load_user_dataset,
+    text_embedder,
 )
 from indexer.bench.protocol import (
     MIN_DATABASE,
@@ -77,6 +78,8 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
     check_out_folder(out)
     if dataset == "synthetic":
         check_split_size(config.size, max(bits_list), "--size")
+    if user is None or user.embedding_column is None:  # texts: one model for every step
+        embedder = text_embedder(config.model, embedder)
     data = (load_user_dataset(user, config.model, embedder) if user
             else load_dataset(dataset, config.cache_dir, config.model, config.size, embedder))
     check_split_size(len(data.embeddings), max(bits_list), f"dataset {dataset}")

@@ -36,10 +36,6 @@ class EmbeddingBatcher:
         self._worker = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
         self._worker.start()
 
-    def depth(self) -> int:
-        """Requests waiting for the next model call."""
-        return self._queue.qsize()
-
     def embed(self, text: str) -> np.ndarray:
         """The text's embedding (float32[d]), from a model call it may share with others."""
         return self.embed_many([text])[0]

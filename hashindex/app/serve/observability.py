@@ -77,7 +77,6 @@ class ServiceMetrics:
                                "New builds swapped in without a restart",
                                registry=self.registry)
 
-
     def exposition(self) -> bytes:
         """The Prometheus text: this process's registry, or every worker's summed."""
         if not self.multiprocess:
