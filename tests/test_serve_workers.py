@@ -102,3 +102,28 @@ def test_sigterm_stops_every_worker_and_removes_the_metrics_folder(workers, tmp_
         assert processes[0].wait(timeout=60) == 0
     assert len(re.findall(r"Finished server process", log.read_text())) == 2
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_workers_stop_when_their_supervisor_is_killed(workers, tmp_path):
+    """A kill -9 of `serve` cannot forward a signal: the workers notice their parent is gone
+    and stop themselves, so nothing unsupervised goes on holding the port."""
+    import time
+    from pathlib import Path
+
+    _, folder, _, _ = workers
+    processes = []
+    with serve_index(folder / "idx", tmp_path / "serve.log", args=["--workers", "2"],
+                     process_out=processes) as url:
+        supervisor = processes[0]
+        children = [int(pid) for pid in Path(
+            f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
+        assert len(children) >= 2
+        supervisor.kill()
+        supervisor.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(
+                f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] for pid in children):
+            assert time.monotonic() < deadline, "a worker outlived its killed supervisor"
+            time.sleep(0.2)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/health", timeout=2)

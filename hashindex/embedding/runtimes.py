@@ -54,7 +54,7 @@ def check_runtime(name: str, quantize: str = "none") -> Runtime:
     runtime = RUNTIMES[name]
     if quantize not in runtime.quantizations:
         raise HashIndexError(f"--quantize {quantize!r} is not available with --embed-backend "
-                             f"{name}; it takes {', '.join(runtime.quantizations)}")
+                             f"{name}; it takes {', '.join(runtime.quantizations)} or {AUTO}")
     return runtime
 
 
