@@ -53,19 +53,22 @@ def child(spec: dict) -> None:
 
         torch.set_num_threads(cores)
         model = SentenceTransformer(resolve_model_path(DEFAULT_MODEL), device="cpu")
-        model.encode(texts[:64], batch_size=64)
+        model.encode(texts[:64])
 
-        def embed(batch):
-            return model.encode(batch, batch_size=64, normalize_embeddings=True)
+        def embed(batch):  # encode's own defaults (32 texts a batch, length-sorted)
+            return model.encode(batch, normalize_embeddings=True)
     else:
         embedder = Embedder(backend=spec["backend"], quantize=spec["quantize"],
                             workers=spec["workers"], calibration_texts=calibration)
         embedder.embed(texts[:64])
         embedder.embed(texts[:400] if spec["workers"] > 1 else [])  # start the workers
         embed = embedder.embed
-    started = time.perf_counter()
-    vectors = embed(texts)
-    seconds = time.perf_counter() - started
+    timings = []
+    for _ in range(spec.get("repeats", 1)):  # short texts take < 1 s: one run is noise
+        started = time.perf_counter()
+        vectors = embed(texts)
+        timings.append(time.perf_counter() - started)
+    seconds = float(np.median(timings))
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss +
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     np.save(spec["vectors"], np.asarray(vectors, dtype=np.float32))
@@ -97,6 +100,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=int, default=1000, help="texts per corpus for speed")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per setting "
+                        "(their median is reported)")
     parser.add_argument("--quick", action="store_true", help="fewer texts, no quality pass")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -114,7 +119,7 @@ def main(argv=None) -> None:
         for backend, quantize, workers in plans:
             vectors_file = work / f"{name}-{backend}-{quantize}-{workers}.npy"
             spec = {"corpus": name, "texts": texts, "backend": backend, "quantize": quantize,
-                    "workers": workers, "vectors": str(vectors_file)}
+                    "workers": workers, "vectors": str(vectors_file), "repeats": args.repeats}
             measured = run_setting(spec)
             vectors = np.load(vectors_file)
             if backend == "st-encode":
@@ -132,7 +137,7 @@ def main(argv=None) -> None:
             rows.append(row)
             print(row, flush=True)
     quality_rows = [] if args.quick else quality_pass(work)
-    write_report(Path(args.out), rows, quality_rows, machine_record(), texts)
+    write_report(Path(args.out), rows, quality_rows, machine_record(), texts, args.repeats)
 
 
 def quality_pass(work: Path) -> list[dict]:
@@ -153,7 +158,7 @@ def quality_pass(work: Path) -> list[dict]:
 
 
 def write_report(out: Path, rows: list[dict], quality_rows: list[dict], machine: str,
-                 texts: int) -> None:
+                 texts: int, repeats: int = 1) -> None:
     from indexer.bench.report import write_csv
 
     out.mkdir(parents=True, exist_ok=True)
@@ -162,10 +167,12 @@ def write_report(out: Path, rows: list[dict], quality_rows: list[dict], machine:
              f"- {texts} texts per corpus: the bundled sample's docstring paragraphs (short) and "
              "bbc-news articles (long; cut at 256 tokens); all-MiniLM-L6-v2",
              "- every setting in a fresh process with all the cores (workers × threads = cores);"
-             " docs/s after an untimed warm-up; peak RSS of the process and its workers",
+             f" docs/s: the median of {repeats} runs over the texts after an untimed warm-up; "
+             "peak RSS of the process and its workers",
              "- st-encode: sentence-transformers' own `encode`, torch fp32 (the reference); "
              "cosine: to its vectors; int8: NNCF static quantization with SmoothQuant, "
-             "calibrated on 256 other sample texts; openvino runs in OpenVINO's default CPU "
+             "calibrated on 256 other sample texts; our batches: length-sorted, ≤ 64 texts and "
+             "≤ 4 096 padded tokens; openvino runs in OpenVINO's default CPU "
              "precision (bf16 where the CPU has AVX512_BF16 or AMX, as here)",
              f"- machine: {machine}", "",
              "| corpus | runtime | quantize | workers × threads | docs/s | × st-encode | "

@@ -13,7 +13,9 @@ from helpers import FAST_TRAIN
 
 from hashindex.app.cli import main
 from hashindex.embedding.cache import EmbeddingCache
-from hashindex.embedding.embedder import Embedder
+from hashindex.embedding.embedder import Embedder, EmbeddingSpec, length_sorted_batches
+from hashindex.embedding.export import EXPORT_METHOD, LEGACY_EXPORT_METHOD, export_checksum
+from hashindex.embedding.padding import padded_batches, padded_length
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import EXPORTED_MODEL_FILE, TEXT_MODEL_DIR
@@ -45,16 +47,60 @@ def test_runtime_is_close_to_torch_and_batch_invariant(reference, backend, quant
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     cosine = np.sum(vectors * reference, axis=1)
     assert cosine.mean() >= bound and np.percentile(cosine, 1) >= bound - 0.02, cosine.mean()
-    # the same text alone, and in a batch of other lengths, gives the same vector
-    alone = np.stack([embedder.embed([text])[0] for text in SAMPLE[:6]])
+    # the same text alone, and in a batch of other lengths, gives the same vector (exactly:
+    # each text is padded to a length of its own, padding.py)
+    alone = np.stack([embedder.embed([text])[0] for text in SAMPLE])
     mixed = embedder.embed(SAMPLE[:6][::-1] + TEXTS[200:230])[:6][::-1]
-    assert np.allclose(alone, vectors[:6], atol=2e-5)
-    assert np.allclose(mixed, vectors[:6], atol=2e-5)
+    assert np.array_equal(alone, vectors)
+    assert np.array_equal(mixed, vectors[:6])
 
 
 def test_length_bucketing_keeps_the_order(reference):
     one_by_one = Embedder(backend="torch", batch_size=1).embed(SAMPLE[:12])
     assert np.allclose(one_by_one, reference[:12], atol=2e-5)
+
+
+def test_token_budget_batches_cover_every_row_once_within_bounds(reference):
+    texts = ["x" * n for n in (5, 3000, 40, 900, 12, 2000, 7, 600)] * 5
+    batches = length_sorted_batches(texts, size=4, tokens=600, longest=256)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(texts)))
+    lengths = [len(texts[i]) for i in rows]
+    assert lengths == sorted(lengths)  # shortest first
+    for batch in batches:
+        estimate = min(256, max(len(texts[i]) for i in batch) // 4 + 2)
+        assert len(batch) <= 4 and (len(batch) == 1 or len(batch) * estimate <= 600)
+    assert max(len(b) for b in batches) == 4 and min(len(b) for b in batches) < 4
+    # the vectors do not depend on how the texts were batched
+    unbounded = make("openvino", "int8", batch_tokens=0).embed(SAMPLE)
+    tight = make("openvino", "int8", batch_tokens=64).embed(SAMPLE)
+    assert np.allclose(unbounded, tight, atol=2e-5)
+    assert np.sum(tight * reference, axis=1).mean() >= 0.99
+
+
+def test_padded_lengths_depend_on_the_text_alone():
+    assert [padded_length(n, 256) for n in (1, 16, 17, 33, 65, 129, 250, 256)] == \
+        [1, 16, 18, 36, 72, 144, 256, 256]
+    assert padded_length(300, 256) == 300 and padded_length(20, 16) == 20
+    batches = padded_batches([5, 40, 7, 38, 5, 200], size=2, tokens=0, longest=256)
+    assert [(n, rows.tolist()) for n, rows in batches] == \
+        [(5, [0, 4]), (7, [2]), (40, [1, 3]), (208, [5])]
+    assert all(len(rows) <= 2 for _, rows in padded_batches([9] * 7, 64, 20, 256))
+
+
+def test_legacy_indexes_keep_the_export_they_were_checked_against():
+    """Indexes from before the attention trace was recorded were exported with torch's
+    default trace: their records map to it, and it differs from today's export."""
+    legacy = EmbeddingSpec.from_record("sentence-transformers/all-MiniLM-L6-v2",
+                                       {"backend": "onnx", "quantize": "none"})
+    assert legacy.export_method == LEGACY_EXPORT_METHOD
+    assert EmbeddingSpec.from_record(legacy.model, legacy.to_dict()).export_method == ""
+    old, new = Embedder.from_spec(legacy), Embedder(backend="onnx")
+    assert new.export_method == EXPORT_METHOD and new.spec.to_dict()["export_method"]
+    assert old.exported_file != new.exported_file
+    assert export_checksum(old.exported_file) != export_checksum(new.exported_file)
+    assert old.cache_name != new.cache_name
+    assert np.allclose(old.embed(SAMPLE[:8]), new.embed(SAMPLE[:8]), atol=1e-4)
 
 
 def test_workers_give_the_vectors_one_process_gives():
@@ -74,6 +120,10 @@ def test_truncation_is_counted():
     tokenizer = embedder._load()[0].tokenizer
     longer = sum(len(tokenizer(text)["input_ids"]) > 16 for text in SAMPLE)
     assert embedder.max_tokens == 16 and embedder.truncated == longer > 0
+    # at the limit exactly is not cut; one token more is ([CLS] + 14 words + [SEP] = 16)
+    before = embedder.truncated
+    embedder.embed([" ".join(["word"] * 14), " ".join(["word"] * 15)])
+    assert embedder.truncated == before + 1
 
 
 def test_cache_keeps_runtimes_and_calibrations_apart(tmp_path):

@@ -74,10 +74,10 @@ class LeanTextModel:
         self.layout = layout
         self.runner = runner
         self.tokenizer = Tokenizer.from_file(str(layout.tokenizer_file))
-        self.tokenizer.enable_truncation(max_tokens or layout.max_seq_length)
-        padding = self.tokenizer.padding or {}
-        self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0),
-                                      pad_token=padding.get("pad_token", "[PAD]"))
+        self.limit = max_tokens or layout.max_seq_length
+        self.tokenizer.enable_truncation(self.limit)
+        self.pad_id = (self.tokenizer.padding or {}).get("pad_id", 0)
+        self.tokenizer.no_padding()  # each text is padded to its own length (padding.py)
 
     @property
     def dimension(self) -> int:
@@ -85,17 +85,30 @@ class LeanTextModel:
 
     def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
         """One batch of texts: unit-norm float32 (n, dimension), and how many were cut at the
-        length limit."""
+        length limit. Each text is padded to its own fixed length (padding.py), as the
+        documents were."""
+        from hashindex.embedding.padding import padded_batches
+
         if self.layout.lower_case:
             texts = [text.lower() for text in texts]
         encodings = self.tokenizer.encode_batch([text.strip() for text in texts])
         cut = sum(bool(encoding.overflowing) for encoding in encodings)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": mask,
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
-        states = self.runner({name: feed[name] for name in self.runner.inputs})
-        return unit_rows(pool(states.astype(np.float32), mask, self.layout.pooling)), cut
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for length, rows in padded_batches([len(e.ids) for e in encodings], len(texts), 0,
+                                           self.limit):
+            feed = {name: np.zeros((len(rows), length), dtype=np.int64)
+                    for name in ("input_ids", "attention_mask", "token_type_ids")}
+            feed["input_ids"][:] = self.pad_id
+            for j, row in enumerate(rows):
+                encoding = encodings[row]
+                n = len(encoding.ids)
+                feed["input_ids"][j, :n] = encoding.ids
+                feed["attention_mask"][j, :n] = encoding.attention_mask
+                feed["token_type_ids"][j, :n] = encoding.type_ids
+            states = self.runner({name: feed[name] for name in self.runner.inputs})
+            out[rows] = unit_rows(pool(states.astype(np.float32), feed["attention_mask"],
+                                       self.layout.pooling))
+        return out, cut
 
 
 def pool(states: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
