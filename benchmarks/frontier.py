@@ -186,18 +186,25 @@ class HashIndexMethod(Method):
     the same codes) with a re-rank budget: the candidates scored with the int8 vectors."""
 
     def __init__(self, index: HashIndex, backend: str):
-        self.index, self.backend, self.bits = index, backend, index.bits
+        # "graph" walks by the codes and re-ranks; "graph-vectors" walks by the int8 vectors
+        self.backend, _, self.walk = backend.partition("-")
+        self.index, self.bits = index, index.bits
         knob = {"table": "", "ivf": " (nprobe)", "hnsw": " (ef_search)",
-                "graph": " (ef_search)"}[backend]
-        self.family = f"hashindex {self.bits} bits, {backend}{knob} + int8 re-rank"
+                "graph": " (ef_search)"}[self.backend]
+        self.family = (f"hashindex {self.bits} bits, graph walked by int8 vectors (ef_search)"
+                       if self.walk else
+                       f"hashindex {self.bits} bits, {self.backend}{knob} + int8 re-rank")
 
     def fit(self, database):
         self.index.backend(self.backend)  # FAISS backends are built from the table's codes
 
     def settings(self, quick):
+        if self.walk:  # the beam is ranked by the int8 scores already
+            beams = (16, 32) if quick else (10, 12, 16, 20, 24, 32, 48, 64, 96, 128)
+            return [{"ef_search": e, "walk": "vectors"} for e in beams]
         if self.backend == "graph":  # the walk's beam is the candidate list: re-rank all of it
             beams = (16, 64) if quick else (16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
-            return [{"rerank": e, "ef_search": e} for e in beams]
+            return [{"rerank": e, "ef_search": e, "walk": "codes"} for e in beams]
         budgets = (10, 50, 200) if quick else (10, 20, 40, 80, 160, 320, 640, 1280, 2560)
         knobs = {"table": [{}], "ivf": [{"nprobe": p} for p in (1, 4, 16)],
                  "hnsw": [{"ef_search": e} for e in (64, 256)]}[self.backend]
@@ -207,10 +214,10 @@ class HashIndexMethod(Method):
 
     def prepare(self, setting):
         knobs = {k: v for k, v in setting.items() if k != "rerank"}
-        if self.backend in ("hnsw", "graph"):
+        if self.backend in ("hnsw", "graph") and "rerank" in setting:
             knobs["ef_search"] = max(knobs["ef_search"], setting["rerank"])
         self.request = self.index.request(K, backend=self.backend,
-                                          rerank_candidates=setting["rerank"],
+                                          rerank_candidates=setting.get("rerank"),
                                           backend_options=knobs)
 
     def query(self, vector):
@@ -331,7 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="debian-packages")
     parser.add_argument("--size", type=int, default=20_000, help="synthetic dataset only")
     parser.add_argument("--bits", type=int, nargs="*", default=[64, 128, 256])
-    parser.add_argument("--backends", nargs="+", default=["table", "ivf", "hnsw", "graph"])
+    parser.add_argument("--backends", nargs="+",
+                        default=["table", "ivf", "hnsw", "graph", "graph-vectors"])
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--variant", default="deep", help="the autoencoder of our indexes")
     parser.add_argument("--option", action="append", default=["hidden=512"],

@@ -39,6 +39,7 @@ from hashindex.store.layout import (
 )
 from hashindex.store.manifest import IndexManifest, manifest_identity, read_manifest
 from hashindex.store.shards import ID_COLUMN, TEXT_COLUMN, ShardReader
+from hashindex.vectors import VectorStore
 
 log = logging.getLogger("hashindex")
 
@@ -245,16 +246,21 @@ class HashIndex:
         if name not in self._backends:
             backend_class = BACKENDS[name].backend_class()
             if name == self.manifest.backend:
+                parts = [backend_class.from_files(segment.second_files, self.bits)
+                         for segment in self.segments]
+                if backend_class.reads_vectors:
+                    for part, segment in zip(parts, self.segments):
+                        part.vectors = segment.vectors
                 self._backends[name] = merged(
-                    [backend_class.from_files(segment.second_files, self.bits)
-                     for segment in self.segments],
-                    [segment.start for segment in self.segments],
+                    parts, [segment.start for segment in self.segments],
                     [segment.record.rows for segment in self.segments], self.bits)
             else:  # any other backend is built on the fly from the codes the table holds
                 embeddings = (self.vectors.rows(np.arange(self.row_count))
                               if self.vectors is not None else None)
-                self._backends[name] = backend_class.build(self.all_codes(), self.bits,
-                                                           embeddings=embeddings)
+                backend = backend_class.build(self.all_codes(), self.bits, embeddings=embeddings)
+                if backend_class.reads_vectors:
+                    backend.vectors = one_store(self.vectors)
+                self._backends[name] = backend
         return self._backends[name]
 
     def all_codes(self) -> np.ndarray:
@@ -423,8 +429,8 @@ class HashIndex:
             codes = self.encoder.encode(np.stack([prepared[i][1] for i in floats]))
             for i, code in zip(floats, codes):
                 prepared[i] = (code, prepared[i][1])
-        found = [self.candidates(code, request, row)
-                 for (code, _), row in zip(prepared, excluded)]
+        found = [self.candidates(code, request, row, embedding)
+                 for (code, embedding), row in zip(prepared, excluded)]
         scores = self.batch_scores(found, prepared, request)
         return [self.result(candidates, code, embedding, request, score)
                 for candidates, (code, embedding), score in zip(found, prepared, scores)]
@@ -433,7 +439,7 @@ class HashIndex:
         """Every query's candidate scores from one compiled call (None where not re-ranked)."""
         wanted = [i for i, (_, embedding) in enumerate(prepared)
                   if embedding is not None and self.vectors is not None
-                  and (request.rerank or request.rerank_candidates)]
+                  and found[i].scores is None and (request.rerank or request.rerank_candidates)]
         out: list = [None] * len(found)
         if wanted:
             lengths = [len(found[i].rows) for i in wanted]
@@ -451,7 +457,8 @@ class HashIndex:
         if isinstance(query, Like):
             query, excluded = self.stored_query(query)
         code, embedding = self.query_code(query)
-        return self.result(self.candidates(code, request, excluded), code, embedding, request)
+        return self.result(self.candidates(code, request, excluded, embedding), code, embedding,
+                           request)
 
     def result(self, candidates: Candidates, code, embedding, request: SearchRequest,
                scores: np.ndarray | None = None) -> SearchResult:
@@ -483,18 +490,24 @@ class HashIndex:
                  ) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows and their scores for one float32 query embedding, without reading
         the shards: the lean path (a service or a benchmark fetches ids and text itself)."""
-        code = self.encoder.encode(embedding[None])[0]
-        rows, _, scores, _ = self.order(self.candidates(code, request), embedding, request)
+        walks_vectors = (request.backend == "graph" and self.vectors is not None
+                         and getattr(request.knobs, "walk", "") in ("auto", "vectors"))
+        # a graph walked by the vectors needs no code: its encoding was a third of the query
+        code = None if walks_vectors else self.encoder.encode(embedding[None])[0]
+        rows, _, scores, _ = self.order(self.candidates(code, request, None, embedding),
+                                        embedding, request)
         return rows, scores
 
-    def candidates(self, code: np.ndarray, request: SearchRequest,
-                   excluded: int | None = None) -> Candidates:
-        """The backend's candidates for a code; under a filter (or leaving out a Like query's
-        own row) only admitted rows, the search widened until `wanted` of them pass."""
+    def candidates(self, code: np.ndarray | None, request: SearchRequest,
+                   excluded: int | None = None, embedding: np.ndarray | None = None
+                   ) -> Candidates:
+        """The backend's candidates for a code (and the float query, for a backend that reads
+        vectors); under a filter (or leaving out a Like query's own row) only admitted rows,
+        the search widened until `wanted` of them pass."""
         radius_cap = self.bits if request.max_radius is None else request.max_radius
         if request.where is None and excluded is None and self.live is None:
-            found = self.backend(request.backend).search(code, request.wanted, radius_cap,
-                                                         request.knobs)
+            found = search_backend(self.backend(request.backend), code, request.wanted,
+                                   radius_cap, request.knobs, embedding)
         else:
             admitted = (self.admitted(request.where) if request.where is not None
                         else self.live if self.live is not None
@@ -502,13 +515,14 @@ class HashIndex:
             if excluded is not None:
                 admitted = admitted.copy()
                 admitted[excluded] = False
-            found = self.filtered_candidates(code, request, admitted, radius_cap)
+            found = self.filtered_candidates(code, request, admitted, radius_cap, embedding)
             if request.where is None:  # deleted rows (or the liked one) are no user's filter
                 found.filtered = None
         return found.nearest(request.rerank_candidates) if request.rerank_candidates else found
 
     def filtered_candidates(self, code, request: SearchRequest, admitted: np.ndarray,
-                            radius_cap: int) -> Candidates:
+                            radius_cap: int, embedding: np.ndarray | None = None
+                            ) -> Candidates:
         """Ask the backend for more candidates than wanted (by the filter's selectivity),
         keep the admitted ones, and widen 4× until enough pass or the ball is the cap; once
         that would gather FILTER_SCAN_SHARE of the index, scan the admitted rows' codes."""
@@ -520,12 +534,14 @@ class HashIndex:
             return replace(empty_candidates(backend.exact, radius_cap), filtered=(0, 0))
         ask = math.ceil(wanted * total / count * 1.25)
         while ask < FILTER_SCAN_SHARE * total:
-            found = backend.search(code, ask, radius_cap, request.knobs)
+            found = search_backend(backend, code, ask, radius_cap, request.knobs, embedding)
             keep = admitted[found.rows]
             passed = int(np.count_nonzero(keep))
             if passed >= wanted or found.radius >= radius_cap or len(found.rows) >= total:
                 examined = len(found.rows)  # a fresh answer of this search: narrowed in place
                 found.rows, found.distances = found.rows[keep], found.distances[keep]
+                if found.scores is not None:
+                    found.scores = found.scores[keep]
                 found.filtered = (examined, passed)
                 return found
             ask *= 4
@@ -552,9 +568,12 @@ class HashIndex:
         cosine (or row), or by cosine alone with rerank_candidates. Scores come from the
         vector matrix (hashindex/vectors.py), never from the shards (or are given)."""
         rows, distances = candidates.rows, candidates.distances
-        use_cosine = bool((request.rerank or request.rerank_candidates)
-                          and self.vectors is not None and embedding is not None)
-        if use_cosine:
+        walked = candidates.scores is not None  # ranked by the vectors already (best first)
+        use_cosine = walked or bool((request.rerank or request.rerank_candidates)
+                                    and self.vectors is not None and embedding is not None)
+        if walked:
+            scores, order = candidates.scores, np.arange(len(rows))
+        elif use_cosine:
             if scores is None:
                 scores = self.vectors.scores(rows, embedding)
             order = (np.argsort(-scores, kind="stable") if request.rerank_candidates
@@ -588,6 +607,24 @@ class HashIndex:
 def check_integer(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise HashIndexError(f"{name} must be an integer, got {value!r}")
+
+
+def search_backend(backend: Backend, code, k: int, radius_cap: int, knobs, embedding):
+    """backend.search, handing the float query to a backend that reads vectors."""
+    if backend.reads_vectors:
+        return backend.search(code, k, radius_cap, knobs, embedding=embedding)
+    return backend.search(code, k, radius_cap, knobs)
+
+
+def one_store(vectors):
+    """One VectorStore over every row (a stack of segments' int8 stores joined), for a
+    backend built on the fly over all rows; None where there is none to join."""
+    if vectors is None or isinstance(vectors, VectorStore):
+        return vectors
+    if any(store.scales is None for store in vectors.stores):
+        return None
+    return VectorStore(np.concatenate([np.asarray(s.vectors) for s in vectors.stores]),
+                       np.concatenate([np.asarray(s.scales) for s in vectors.stores]))
 
 
 def merged(parts: list[Backend], starts: list[int], sizes: list[int], bits: int) -> Backend:

@@ -24,6 +24,8 @@ class Candidates:
     exact: bool
     scanned: bool = False  # every code was compared
     filtered: tuple[int, int] | None = None  # (examined, passed) under a metadata filter
+    scores: np.ndarray | None = None  # float32 cosines, when the backend ranked by them (the
+    # graph's walk=vectors): rows then come best first, and no re-rank is needed
 
     @classmethod
     def ranked(cls, rows, distances, *, radius, buckets, documents, exact, scanned=False
@@ -39,11 +41,14 @@ class Candidates:
         scores exactly that many vectors, not every tie of the ball's last radius."""
         if len(self.rows) <= count:
             return self
-        return replace(self, rows=self.rows[:count], distances=self.distances[:count])
+        return replace(self, rows=self.rows[:count], distances=self.distances[:count],
+                       scores=None if self.scores is None else self.scores[:count])
 
 
 class Backend:
     name: ClassVar[str] = ""  # its key in the registry (backends/__init__.py)
+    reads_vectors: ClassVar[bool] = False  # True: search takes `embedding=` and the engine
+    # attaches the rows' VectorStore as `vectors` (the graph's walk=vectors)
     exact: ClassVar[bool] = True  # False: it may miss codes within the radius (its registry
     # line says the same; tests/test_backends.py checks that they agree)
 

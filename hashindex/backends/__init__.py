@@ -84,8 +84,9 @@ BACKENDS: dict[str, BackendEntry] = {b.name: b for b in (
                  "hashindex.backends.ivf:IVFBackend", IVFBuildOptions, IVFSearchOptions),
     BackendEntry("hnsw", "FAISS IndexBinaryHNSW: graph search, k nearest found greedily", False,
                  "hashindex.backends.hnsw:HNSWBackend", HNSWBuildOptions, HNSWSearchOptions),
-    BackendEntry("graph", "HNSW graph built over the embeddings, walked by Hamming distance of "
-                 "the codes; candidates for the re-rank", False,
+    BackendEntry("graph", "HNSW graph built over the embeddings, walked by the stored int8 "
+                 "vectors (walk=vectors) or by the codes' Hamming distance (walk=codes, then "
+                 "re-ranked)", False,
                  "hashindex.backends.graph:GraphBackend", GraphBuildOptions, GraphSearchOptions),
 )}
 FAISS_BACKENDS = tuple(name for name in BACKENDS if name != "table")

@@ -54,7 +54,7 @@ class HNSWBuildOptions(Options):
 
 @dataclass(frozen=True)
 class GraphBuildOptions(Options):
-    neighbours: int = option(16, "graph neighbours per node (HNSW's M)", low=2, high=512)
+    neighbours: int = option(32, "graph neighbours per node (HNSW's M)", low=2, high=512)
     ef_construction: int = option(200, "candidate list size while building", low=1)
 
 
@@ -62,6 +62,11 @@ class GraphBuildOptions(Options):
 class GraphSearchOptions(Options):
     ef_search: int = option(64, "beam width per query: the candidates re-ranked (at least k "
                             "or the re-rank budget is used)", low=1)
+    walk: str = option("auto", "what the beam compares: codes (Hamming distance), vectors "
+                       "(the float query against the stored int8 vectors: a narrower beam "
+                       "for the same recall), auto (vectors where the index stores int8 "
+                       "vectors and the query is text or an embedding)",
+                       choices=("auto", "codes", "vectors"))
 
 
 @dataclass(frozen=True)

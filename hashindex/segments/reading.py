@@ -135,13 +135,23 @@ class SegmentedBackend(Backend):
     def exact(self) -> bool:
         return all(part.exact for part in self.parts)
 
-    def search(self, query_code, k, max_radius, options=None) -> Candidates:
+    @property
+    def reads_vectors(self) -> bool:
+        return bool(self.parts) and self.parts[0].reads_vectors
+
+    def search(self, query_code, k, max_radius, options=None, embedding=None) -> Candidates:
         if not self.parts:
             return empty_candidates(True, max_radius)
+        extra = {"embedding": embedding} if self.reads_vectors else {}
+        first = self.parts[0].search(query_code, k, max_radius, options, **extra)
+        if first.scores is not None:  # ranked by score: no Hamming cap applies
+            return self.merged_by_score(
+                [first] + [part.search(query_code, k, max_radius, options, **extra)
+                           for part in self.parts[1:]])
         rows, distances, found = [], [], []
         cap = max_radius
-        for part, start in zip(self.parts, self.starts):
-            answer = part.search(query_code, k, cap, options)
+        for i, (part, start) in enumerate(zip(self.parts, self.starts)):
+            answer = first if i == 0 else part.search(query_code, k, cap, options, **extra)
             found.append(answer)
             rows.append(answer.rows + start)
             distances.append(answer.distances)
@@ -159,6 +169,19 @@ class SegmentedBackend(Backend):
                                  documents=sum(f.documents_touched for f in found),
                                  exact=all(f.exact for f in found),
                                  scanned=all(f.scanned for f in found))
+
+    def merged_by_score(self, answers: list[Candidates]) -> Candidates:
+        """Parts that ranked their rows by score (the graph's walk=vectors): every part's
+        rows, best score first."""
+        rows = np.concatenate([a.rows + start for a, start in zip(answers, self.starts)])
+        distances = np.concatenate([a.distances for a in answers])
+        scores = np.concatenate([a.scores for a in answers])
+        order = np.lexsort((rows, -scores))
+        return Candidates(rows[order], distances[order],
+                          radius=int(distances.max()) if len(distances) else 0,
+                          buckets_touched=sum(a.buckets_touched for a in answers),
+                          documents_touched=sum(a.documents_touched for a in answers),
+                          exact=False, scores=scores[order])
 
 
 class VectorStack:
