@@ -490,13 +490,22 @@ class HashIndex:
                  ) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows and their scores for one float32 query embedding, without reading
         the shards: the lean path (a service or a benchmark fetches ids and text itself)."""
-        walks_vectors = (request.backend == "graph" and self.vectors is not None
-                         and getattr(request.knobs, "walk", "") in ("auto", "vectors"))
         # a graph walked by the vectors needs no code: its encoding was a third of the query
-        code = None if walks_vectors else self.encoder.encode(embedding[None])[0]
+        code = None if self.walks_vectors(request) else self.encoder.encode(embedding[None])[0]
         rows, _, scores, _ = self.order(self.candidates(code, request, None, embedding),
                                         embedding, request)
         return rows, scores
+
+    def walks_vectors(self, request: SearchRequest) -> bool:
+        """Whether this request's candidates come from the graph walked by int8 vectors alone
+        (no filter or deleted rows, whose widening may scan codes): then no code is needed."""
+        if (request.backend != "graph" or request.where is not None or self.live is not None
+                or getattr(request.knobs, "walk", "codes") == "codes"):
+            return False
+        backend = self.backend("graph")
+        parts = getattr(backend, "parts", [backend])
+        return bool(parts) and all(getattr(part.vectors, "scales", None) is not None
+                                   for part in parts)
 
     def candidates(self, code: np.ndarray | None, request: SearchRequest,
                    excluded: int | None = None, embedding: np.ndarray | None = None

@@ -78,6 +78,18 @@ def test_token_budget_batches_cover_every_row_once_within_bounds(reference):
     assert np.sum(tight * reference, axis=1).mean() >= 0.99
 
 
+def test_token_vectors_do_not_depend_on_the_batch_either():
+    """A sequence variant reads token vectors: a query alone gets its document's exactly."""
+    embedder = make("openvino", "int8")
+    texts = SAMPLE[:24] + TEXTS[200:240]  # long and short texts together: padding in a batch
+    pooled, tokens, lengths = embedder.embed_tokens(texts, 24)
+    for i in range(24):
+        alone = embedder.embed_tokens([texts[i]], 24)
+        assert np.array_equal(alone[0][0], pooled[i]) and np.array_equal(alone[1][0], tokens[i])
+        assert alone[2][0] == lengths[i]
+    assert np.array_equal(pooled, embedder.embed(texts))
+
+
 def test_padded_lengths_depend_on_the_text_alone():
     assert [padded_length(n, 256) for n in (1, 16, 17, 33, 65, 129, 250, 256)] == \
         [1, 16, 18, 36, 72, 144, 256, 256]

@@ -115,3 +115,37 @@ def test_vectors_walk_across_segments(built, tmp_path):
     found = found_rows(index, queries, 10, backend_options={"walk": "vectors",
                                                             "ef_search": 64})
     assert recall_at_k(found, truth, 10) >= 0.95
+
+
+def test_vectors_walk_keeps_the_radius_cap_and_the_lean_path_handles_deletes(built, tmp_path):
+    root, database, queries = built
+    import shutil
+
+    from hashindex.segments.writer import IndexWriter
+
+    index = HashIndex.open(root / "index")
+    capped = index.search(queries[0], k=10, backend="graph", max_radius=6,
+                          backend_options={"walk": "vectors"})
+    assert all(h.distance <= 6 for h in capped.hits)
+    copy = tmp_path / "index"
+    shutil.copytree(root / "index", copy)
+    with IndexWriter(copy) as writer:
+        writer.delete([f"d{i}" for i in range(0, 3000, 2)])  # half gone: the widening scans
+    index = HashIndex.open(copy)
+    for k in (30, 300):  # 300: the widening asks for a quarter of the rows, so it scans codes
+        request = index.request(k, backend="graph", backend_options={"walk": "vectors"})
+        rows, _ = index.top_rows(queries[1], request)
+        assert len(rows) == k and all(row % 2 == 1 for row in rows)
+
+
+def test_a_float16_store_walks_by_codes_in_every_path(tmp_path):
+    database = clustered(800, 3)
+    source = write_input(docs_of(database), tmp_path / "docs", "parquet")
+    build(source, tmp_path / "index", embedding_column="vec", bits=32, backend="graph",
+          store_embeddings=True, vector_dtype="float16")
+    index = HashIndex.open(tmp_path / "index")
+    request = index.request(5, backend="graph")  # auto: no int8 rows, so the Hamming walk
+    rows, scores = index.top_rows(database[11], request)
+    assert rows[0] == 11 and len(rows) == 5
+    with pytest.raises(HashIndexError, match="int8 re-rank vectors"):
+        index.search(database[11], k=5, backend="graph", backend_options={"walk": "vectors"})

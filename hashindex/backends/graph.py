@@ -139,6 +139,8 @@ class GraphBackend(Backend):
         if query_code is not None:
             query_words = code_words(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
             distances = popcount_rows(self.codes, rows, query_words[0])
+            keep = distances <= max_radius  # a radius cap holds here too
+            rows, distances, scores = rows[keep], distances[keep], scores[keep]
         else:
             distances = np.zeros(len(rows), dtype=np.int64)
         order = np.lexsort((rows, -scores))
@@ -256,7 +258,7 @@ def beam_search(neighbors, offsets, header, codes, words, vectors, scales, query
                 if distance < best:
                     best, current, moved = distance, node, True
     degree = levels[1] - levels[0]
-    capacity = ef * degree + 1
+    capacity = min(ef * degree, len(stamp)) + 1  # a node is pushed once at most
     cand_keys = np.empty(capacity, np.float32)
     cand_rows = np.empty(capacity, np.int64)
     res_keys = np.empty(ef + 1, np.float32)  # negated distances: a max-heap of the beam

@@ -101,7 +101,7 @@ def length_sorted_batches(texts: list[str], size: int, tokens: int = 0,
     batches, start = [], 0
     for end, row in enumerate(order):
         estimate = min(longest, len(texts[row]) // 4 + 2)  # the longest in the batch so far
-        if end - start == size or (end - start + 1) * estimate > tokens:
+        if end > start and (end - start == size or (end - start + 1) * estimate > tokens):
             batches.append(order[start:end])
             start = end
     if start < len(order):
@@ -345,11 +345,21 @@ class Embedder:
 
     def _embed_padded(self, texts: list[str], out: np.ndarray, show_progress: bool
                       ) -> np.ndarray:
-        """The exported runtimes' path: each chunk of texts tokenized once by the model's
-        own tokenization, every text padded to its fixed length (padding.py) in batches of
-        one length, then sentence-transformers' own pooling and normalisation."""
-        import torch
+        """The exported runtimes' path (padded_features), pooled and normalised."""
         from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="embed", disable=not show_progress, leave=False)
+        for rows, features in self._padded_features(texts, count_cut=True):
+            out[rows] = self._sentence_vectors(features)
+            bar.update(len(rows))
+        bar.close()
+        return out
+
+    def _padded_features(self, texts: list[str], count_cut: bool):
+        """(rows, features) of the exported runtimes: each chunk of texts tokenized once by
+        the model's own tokenization, every text padded to its fixed length (padding.py) in
+        batches of one length, then sentence-transformers' own pooling and normalisation."""
+        import torch
 
         from hashindex.embedding.export import INPUT_NAMES
         from hashindex.embedding.padding import padded_batches
@@ -357,11 +367,11 @@ class Embedder:
         model = self._load()
         limit = int(model.max_seq_length)
         pad_id = int(getattr(getattr(model[0], "tokenizer", None), "pad_token_id", 0) or 0)
-        bar = tqdm(total=len(texts), desc="embed", disable=not show_progress, leave=False)
         for start in range(0, len(texts), PADDED_CHUNK):
             chunk = texts[start : start + PADDED_CHUNK]
             features = model.preprocess(chunk)  # padded to the chunk's longest, right-padded
-            self.truncated += self._count_longer(model, chunk, features)
+            if count_cut:
+                self.truncated += self._count_longer(model, chunk, features)
             lengths = features["attention_mask"].sum(dim=1).numpy()
             for length, rows in padded_batches(lengths, self.batch_size, self.batch_tokens,
                                                limit):
@@ -375,10 +385,7 @@ class Embedder:
                 with torch.inference_mode():
                     for module in list(model)[1:]:
                         part = module(part)
-                out[start + rows] = self._sentence_vectors(part)
-                bar.update(len(rows))
-        bar.close()
-        return out
+                yield start + rows, part
 
     def _batches(self, texts: list[str]) -> list[np.ndarray]:
         if self.requested_tokens:
@@ -419,8 +426,12 @@ class Embedder:
         pooled = np.empty((n, self.dimension), dtype=np.float32)
         tokens = np.zeros((n, max_tokens, self.dimension), dtype=np.float32)
         lengths = np.zeros(n, dtype=np.int64)
-        for rows in self._batches(texts):
-            features = self._features(model, [texts[i] for i in rows], count_cut=False)
+        # an export pads each text to its own length (padding.py), as embed() does, so a
+        # query alone gets the token vectors its document got in a batch
+        parts = (self._padded_features(texts, count_cut=False) if self._runner is not None
+                 else ((rows, self._features(model, [texts[i] for i in rows], count_cut=False))
+                       for rows in self._batches(texts)))
+        for rows, features in parts:
             pooled[rows] = self._sentence_vectors(features)
             mask = features["attention_mask"].numpy().astype(bool)
             states = features["token_embeddings"].float().numpy()

@@ -173,7 +173,9 @@ class SegmentedBackend(Backend):
     def merged_by_score(self, answers: list[Candidates]) -> Candidates:
         """Parts that ranked their rows by score (the graph's walk=vectors): every part's
         rows, best score first."""
-        rows = np.concatenate([a.rows + start for a, start in zip(answers, self.starts)])
+        scored = [(a, start) for a, start in zip(answers, self.starts) if a.scores is not None]
+        answers = [a for a, _ in scored]  # an empty segment answers without scores
+        rows = np.concatenate([a.rows + start for a, start in scored])
         distances = np.concatenate([a.distances for a in answers])
         scores = np.concatenate([a.scores for a in answers])
         order = np.lexsort((rows, -scores))
