@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from helpers import FAST_TRAIN
 
 from hashindex.app.cli import main
-from hashindex.embedding.cache import EmbeddingCache
+from hashindex.embedding.cache import EmbeddingCache, embed_with_cache
 from hashindex.embedding.embedder import Embedder, EmbeddingSpec, length_sorted_batches
 from hashindex.embedding.export import EXPORT_METHOD, LEGACY_EXPORT_METHOD, export_checksum
 from hashindex.embedding.padding import padded_batches, padded_length
+from hashindex.embedding.pool import split_sorted
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import EXPORTED_MODEL_FILE, TEXT_MODEL_DIR
@@ -124,6 +125,28 @@ def test_workers_give_the_vectors_one_process_gives():
     finally:
         pooled.close()
     assert np.allclose(vectors, single, atol=2e-5)
+
+
+def test_a_cached_pass_with_workers_gives_the_vectors_and_cut_counts_of_one(tmp_path):
+    texts = TEXTS[400:700]  # more than one chunk of the cache, each whole to one worker
+    single = make("openvino", max_tokens=24)
+    expected, _ = embed_with_cache(texts, single, None)
+    pooled = make("openvino", workers=2, max_tokens=24)
+    try:
+        cache = EmbeddingCache(tmp_path, pooled.cache_name)
+        vectors, computed = embed_with_cache(texts, pooled, cache)
+    finally:
+        pooled.close()
+    assert computed == len(set(texts))
+    assert np.allclose(vectors, expected, atol=2e-5)
+    assert pooled.truncated == single.truncated > 0
+
+
+def test_a_sorted_call_is_split_into_contiguous_chunks_longest_first():
+    ranges = split_sorted(1000, 2, 64)
+    assert len(ranges) == 8 and ranges[0].stop == 1000 and ranges[-1].start == 0
+    assert sorted(row for r in ranges for row in r) == list(range(1000))
+    assert all(len(r) >= 64 for r in split_sorted(300, 2, 64))
 
 
 def test_truncation_is_counted():

@@ -100,12 +100,13 @@ def embed_with_cache(
     # length-bucketed: chunks of similar lengths pad little (the batch is the sorting window)
     unique_missing = sorted(dict.fromkeys(keys[i] for i in missing),
                             key=lambda key: len(first_text[key]))
-    # every worker gets whole batches of a chunk: the chunk grows with the workers
-    chunk_texts = max(CHUNK_TEXTS, 2 * getattr(embedder, "workers", 1) *
-                      getattr(embedder, "batch_size", 0))
-    for start in range(0, len(unique_missing), chunk_texts):
-        chunk = unique_missing[start : start + chunk_texts]
-        vectors = embedder.embed([first_text[k] for k in chunk])
+    # with workers, each chunk goes whole to the next free worker while done ones commit
+    chunks = [unique_missing[start : start + CHUNK_TEXTS]
+              for start in range(0, len(unique_missing), CHUNK_TEXTS)]
+    texts_of = [[first_text[key] for key in chunk] for chunk in chunks]
+    embed_chunks = getattr(embedder, "embed_chunks", None)
+    results = embed_chunks(texts_of) if embed_chunks else map(embedder.embed, texts_of)
+    for chunk, vectors in zip(chunks, results):
         cache.put_many(chunk, vectors, commit=False)
         found.update(zip(chunk, vectors))
     if unique_missing:

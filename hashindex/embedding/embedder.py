@@ -322,6 +322,17 @@ class Embedder:
             self._pool.close()
             self._pool = None
 
+    def embed_chunks(self, chunks: list[list[str]]):
+        """The vectors of each chunk, in order, as each is done: with workers, every chunk
+        goes whole to the next free worker (so the caller can commit one while others run)."""
+        if self.workers > 1 and self._lean_model() is None and len(chunks) > 1:
+            for vectors, truncated in self._worker_pool().embed_chunks(chunks):
+                self.truncated += truncated
+                yield vectors
+        else:
+            for chunk in chunks:
+                yield self.embed(chunk)
+
     def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-norm float32 embeddings (n, dim), in the order of `texts`."""
         lean = self._lean_model()
