@@ -104,13 +104,17 @@ def test_sigterm_stops_every_worker_and_removes_the_metrics_folder(workers, tmp_
     assert not list((tmp_path / "tmp").iterdir())
 
 
-def test_workers_stop_when_their_supervisor_is_killed(workers, tmp_path):
+def test_workers_stop_when_their_supervisor_is_killed(workers, tmp_path, monkeypatch):
     """A kill -9 of `serve` cannot forward a signal: the workers notice their parent is gone
-    and stop themselves, so nothing unsupervised goes on holding the port."""
+    and stop themselves, so nothing unsupervised goes on holding the port; the metrics folder
+    it left is removed by the next `serve --workers`."""
     import time
     from pathlib import Path
 
     _, folder, _, _ = workers
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))  # where the metrics folder goes
     processes = []
     with serve_index(folder / "idx", tmp_path / "serve.log", args=["--workers", "2"],
                      process_out=processes) as url:
@@ -127,3 +131,12 @@ def test_workers_stop_when_their_supervisor_is_killed(workers, tmp_path):
             time.sleep(0.2)
         with pytest.raises(httpx.TransportError):
             httpx.get(url + "/health", timeout=2)
+    left = list(temporary.iterdir())
+    assert [p.name for p in left] == [f"hashindex-metrics-{supervisor.pid}-" +
+                                      left[0].name.rsplit("-", 1)[-1]]
+    processes = []
+    with serve_index(folder / "idx", tmp_path / "again.log", args=["--workers", "2"],
+                     process_out=processes):
+        now = list(temporary.iterdir())
+        assert len(now) == 1 and now[0] != left[0]
+        assert now[0].name.startswith(f"hashindex-metrics-{processes[0].pid}-")

@@ -17,8 +17,10 @@ import signal
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 ENVIRONMENT = "HASHINDEX_SERVE_APP"
+METRICS_PREFIX = "hashindex-metrics-"  # then the supervisor's pid: which folders are stale
 
 
 def app_from_environment():
@@ -51,12 +53,35 @@ def worker_settings(settings, workers: int):
                                load_before_listening=True)
 
 
+def remove_stale_metrics_folders(folder: Path) -> list[Path]:
+    """The metrics folders of supervisors that no longer run (a kill -9 leaves its folder:
+    only a supervisor that stops cleanly removes it); returns those removed."""
+    removed = []
+    for path in folder.glob(f"{METRICS_PREFIX}*"):
+        pid = path.name[len(METRICS_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and path.is_dir() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def run_workers(index_path: str, settings, workers: int, **uvicorn_options) -> None:
     """Serve with `workers` processes until SIGTERM/SIGINT (uvicorn's supervisor drains and
     stops them); the metrics folder is removed after."""
     import uvicorn
 
-    metrics = tempfile.mkdtemp(prefix="hashindex-metrics-")
+    remove_stale_metrics_folders(Path(tempfile.gettempdir()))
+    metrics = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # before any worker imports prometheus
     os.environ[ENVIRONMENT] = json.dumps({
         "index": str(index_path),
