@@ -83,15 +83,10 @@ class EmbedderPool:
 
     def embed(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
         """Vectors of already length-sorted texts, in their order; and how many were cut."""
-        ranges = split_sorted(len(texts), self.workers, batch_size)
-        results = self.embed_chunks([texts[rows.start : rows.stop] for rows in ranges])
-        out, truncated = None, 0
-        for rows, (vectors, cut) in zip(ranges, results):
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows.start : rows.stop] = vectors
-            truncated += cut
-        return out, truncated
+        ranges = split_sorted(len(texts), self.workers, batch_size)  # longest first
+        results = list(self.embed_chunks([texts[r.start : r.stop] for r in ranges]))
+        return (np.concatenate([vectors for vectors, _ in reversed(results)]),
+                sum(cut for _, cut in results))
 
     def close(self) -> None:
         self.executor.shutdown(cancel_futures=True)

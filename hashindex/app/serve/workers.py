@@ -53,16 +53,13 @@ def worker_settings(settings, workers: int):
                                load_before_listening=True)
 
 
-def remove_stale_metrics_folders(folder: Path) -> list[Path]:
-    """The metrics folders of supervisors that no longer run (a kill -9 leaves its folder:
-    only a supervisor that stops cleanly removes it); returns those removed."""
-    removed = []
+def remove_stale_metrics_folders(folder: Path) -> None:
+    """Remove the metrics folders of supervisors that no longer run (a kill -9 leaves its
+    folder: only a supervisor that stops cleanly removes it)."""
     for path in folder.glob(f"{METRICS_PREFIX}*"):
         pid = path.name[len(METRICS_PREFIX):].split("-", 1)[0]
         if pid.isdigit() and path.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def process_alive(pid: int) -> bool:
