@@ -254,6 +254,55 @@ def test_a_dead_worker_is_one_error():
         pooled.close()
 
 
+def test_workers_stop_when_their_parent_is_killed(tmp_path):
+    """A build killed with -9 cannot stop its pool: each worker notices and ends, instead of
+    waiting forever with its model loaded."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from hashindex.embedding.embedder import Embedder\n"
+        "if __name__ == '__main__':\n"
+        "    texts = [line for line in open(sys.argv[1]).read().split('\\n') if line]\n"
+        "    pooled = Embedder(backend='openvino', batch_size=8, workers=2)\n"
+        "    pooled.embed(texts)\n"
+        "    print(*pooled._pool.executor._processes, flush=True)\n"
+        "    time.sleep(600)\n")
+    (tmp_path / "texts.txt").write_text("\n".join(t.replace("\n", " ") for t in TEXTS[:40]))
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "texts.txt")],
+                              stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    workers = []
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while any(alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "an embedding worker outlived its parent"
+            time.sleep(0.2)
+    finally:
+        parent.kill()
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper has ended)."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_an_export_killed_midway_is_cleaned_up_by_the_next(tmp_path):
     """kill -9 while the model is being exported: no index, no export published; the next
     build removes the dead export's folder, exports again and publishes."""

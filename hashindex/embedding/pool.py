@@ -31,6 +31,9 @@ _worker = None  # this worker process's Embedder
 def _start(settings: dict) -> None:
     global _worker
     from hashindex.embedding.embedder import Embedder
+    from hashindex.orphans import stop_when_orphaned
+
+    stop_when_orphaned()  # a build killed with -9 leaves no worker holding its model
 
     _worker = Embedder(**settings)
 

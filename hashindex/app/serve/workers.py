@@ -13,10 +13,7 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ENVIRONMENT = "HASHINDEX_SERVE_APP"
@@ -26,24 +23,11 @@ METRICS_PREFIX = "hashindex-metrics-"  # then the supervisor's pid: which folder
 def app_from_environment():
     """uvicorn's factory in each worker: the app `serve` described in the environment."""
     from hashindex.app.serve.app import ServeSettings, create_app
+    from hashindex.orphans import stop_when_orphaned
 
     described = json.loads(os.environ[ENVIRONMENT])
     stop_when_orphaned()
     return create_app(described["index"], ServeSettings(**described["settings"]))
-
-
-def stop_when_orphaned(interval_s: float = 1.0) -> None:
-    """A supervisor killed with SIGKILL cannot stop its workers, which would go on serving
-    the port unsupervised: each worker watches its parent and, once it is gone, stops itself
-    the way SIGTERM stops it (requests in flight finish)."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(interval_s)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def worker_settings(settings, workers: int):
