@@ -1,6 +1,7 @@
 """A text query's lean path (embedding/lean.py: tokenizers, the export, numpy pooling) gives
 the vectors sentence-transformers' own modules give, finds every document's own text at
-distance 0, and a query through it imports neither torch nor sentence-transformers."""
+distance 0, and a query through it imports neither torch nor sentence-transformers (nor
+pandas, which pyarrow's `pa.array` would pull in)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_lean_path_finds_every_document_at_distance_zero_without_torch(tmp_path)
     script = ("import sys; from hashindex.engine import HashIndex; "
               f"hits = HashIndex.open({str(tmp_path / 'idx')!r}).search({TEXTS[7]!r}, k=1).hits; "
               "assert hits[0].id == 'd7' and hits[0].distance == 0, hits; "
-              "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') "
+              "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'pandas') "
               "if m in sys.modules]; assert not heavy, heavy")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=300)
