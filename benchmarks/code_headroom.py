@@ -58,8 +58,8 @@ def rows_for_bits(split, bits: int, variant: str, steps: int) -> list[dict]:
     metrics = lambda ranked: ranking_metrics(ranked, split)  # noqa: E731
     depth = split.map_depth
     itq = create_method("itq", bits, 0).fit(split.database)
-    itq_db = itq.encode(split.database)
-    itq_metrics = metrics(hamming_ranking(itq_db, itq.encode(split.queries), bits, depth))
+    itq_db, itq_queries = itq.encode(split.database), itq.encode(split.queries)
+    itq_metrics = metrics(hamming_ranking(itq_db, itq_queries, bits, depth))
     base = itq_metrics["recall@10"]
     out = [row(bits, "itq", "unseen queries", itq_metrics, base)]
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def rows_for_bits(split, bits: int, variant: str, steps: int) -> list[dict]:
                    base))
     started = time.perf_counter()
     packed = free_codes(split.database, split.queries,
-                        np.vstack([itq_db, itq.encode(split.queries)]), bits, steps=steps)
+                        np.vstack([itq_db, itq_queries]), bits, steps=steps)
     free = metrics(hamming_ranking(packed[: len(split.database)],
                                    packed[len(split.database):], bits, depth))
     out.append(row(bits, "free codes, each optimised for its float top-10",

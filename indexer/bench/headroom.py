@@ -12,6 +12,9 @@ import numpy as np
 import torch
 
 from hashindex.baselines.base import pca
+from hashindex.embedding.lean import unit_rows
+from hashindex.metrics import recall_at_k
+from indexer.bench.protocol import hamming_ranking
 
 K = 10
 
@@ -23,10 +26,6 @@ def projected_float_ranking(database, queries, dims: int, depth: int) -> np.ndar
     index = faiss.IndexFlatIP(dims)
     index.add(np.ascontiguousarray(db))
     return index.search(np.ascontiguousarray(q), depth)[1]
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def centred_sign_codes(database, queries) -> tuple[np.ndarray, np.ndarray, int]:
@@ -43,15 +42,9 @@ def centred_sign_codes(database, queries) -> tuple[np.ndarray, np.ndarray, int]:
 def in_sample_recall(database: np.ndarray, codes: np.ndarray, bits: int) -> float:
     """Recall@10 with every database document as a query against the others, by codes against
     exact float: what a model keeps on documents it was trained on."""
-    exact = faiss.IndexFlatIP(database.shape[1])
-    exact.add(np.ascontiguousarray(database))
-    _, truth = exact.search(np.ascontiguousarray(database), K + 1)
-    hamming = faiss.IndexBinaryFlat(bits)
-    hamming.add(codes)
-    _, found = hamming.search(codes, K + 1)
-    hits = [len(set(others(t, i)) & set(others(f, i))) for i, (t, f) in
-            enumerate(zip(truth, found))]
-    return float(np.mean(hits)) / K
+    found = hamming_ranking(codes, codes, bits, K + 1)
+    found = np.array([others(row, i) for i, row in enumerate(found)])
+    return recall_at_k(found, top_neighbours(database, database), K)
 
 
 def others(row: np.ndarray, self_index: int) -> list[int]:
