@@ -24,7 +24,7 @@ from hashindex.codes import check_bits
 from hashindex.errors import HashIndexError
 from hashindex.filters import MetadataFilter, parse_filter
 from hashindex.model_io import read_code_encoder
-from hashindex.search_backend import Backend, Candidates, empty_candidates
+from hashindex.search_backend import Backend, Candidates, empty_candidates, search_backend
 from hashindex.segments.reading import (
     SegmentedBackend,
     VectorStack,
@@ -616,13 +616,6 @@ class HashIndex:
 def check_integer(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise HashIndexError(f"{name} must be an integer, got {value!r}")
-
-
-def search_backend(backend: Backend, code, k: int, radius_cap: int, knobs, embedding):
-    """backend.search, handing the float query to a backend that reads vectors."""
-    if backend.reads_vectors:
-        return backend.search(code, k, radius_cap, knobs, embedding=embedding)
-    return backend.search(code, k, radius_cap, knobs)
 
 
 def one_store(vectors):

@@ -78,3 +78,11 @@ class Backend:
 def empty_candidates(exact: bool, radius: int = 0) -> Candidates:
     none = np.zeros(0, dtype=np.int64)
     return Candidates(none, none.copy(), radius, 0, 0, exact)
+
+
+def search_backend(backend: Backend, code, k: int, radius_cap: int, knobs, embedding=None
+                   ) -> Candidates:
+    """backend.search, handing the float query to a backend that reads vectors."""
+    if backend.reads_vectors:
+        return backend.search(code, k, radius_cap, knobs, embedding=embedding)
+    return backend.search(code, k, radius_cap, knobs)

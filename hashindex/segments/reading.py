@@ -15,7 +15,7 @@ import numpy as np
 
 from hashindex.backends import BACKENDS
 from hashindex.errors import HashIndexError
-from hashindex.search_backend import Backend, Candidates, empty_candidates
+from hashindex.search_backend import Backend, Candidates, empty_candidates, search_backend
 from hashindex.store.layout import FAISS_DIR, TABLE_DIR, VECTORS_DIR
 from hashindex.store.manifest import IndexManifest, Segment
 from hashindex.table.keys import keys_to_codes
@@ -142,16 +142,16 @@ class SegmentedBackend(Backend):
     def search(self, query_code, k, max_radius, options=None, embedding=None) -> Candidates:
         if not self.parts:
             return empty_candidates(True, max_radius)
-        extra = {"embedding": embedding} if self.reads_vectors else {}
-        first = self.parts[0].search(query_code, k, max_radius, options, **extra)
+        first = search_backend(self.parts[0], query_code, k, max_radius, options, embedding)
         if first.scores is not None:  # ranked by score: no Hamming cap applies
             return self.merged_by_score(
-                [first] + [part.search(query_code, k, max_radius, options, **extra)
+                [first] + [search_backend(part, query_code, k, max_radius, options, embedding)
                            for part in self.parts[1:]])
         rows, distances, found = [], [], []
         cap = max_radius
         for i, (part, start) in enumerate(zip(self.parts, self.starts)):
-            answer = first if i == 0 else part.search(query_code, k, cap, options, **extra)
+            answer = (first if i == 0 else
+                      search_backend(part, query_code, k, cap, options, embedding))
             found.append(answer)
             rows.append(answer.rows + start)
             distances.append(answer.distances)
