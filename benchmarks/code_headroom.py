@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import bits_argument
 from hashindex.baselines import create_method
 from hashindex.baselines.autoencoder import AutoencoderMethod
 from hashindex.embedding.cache import default_cache_dir
 from hashindex.training import TrainConfig
-from indexer.bench.datasets import load_dataset
+from indexer.bench.datasets import DATASETS, load_dataset
 from indexer.bench.headroom import (
     centred_sign_codes,
     free_codes,
@@ -111,9 +112,9 @@ def write_report(out: Path, rows: list[dict], args, split, float_metrics) -> Non
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", default="bbc-news")
+    parser.add_argument("--dataset", default="bbc-news", choices=DATASETS)
     parser.add_argument("--size", type=int, default=20_000, help="synthetic dataset only")
-    parser.add_argument("--bits", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--bits", type=bits_argument, nargs="+", default=[64, 128, 256])
     parser.add_argument("--split", choices=("full", "tuning"), default="full",
                         help="full: the bench's database / queries; tuning: the database "
                         "part re-split")

@@ -30,13 +30,14 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from benchmarks import bits_argument  # noqa: E402
 from hashindex.embedding.cache import default_cache_dir  # noqa: E402
 from hashindex.engine import HashIndex  # noqa: E402
 from hashindex.metrics import recall_at_k  # noqa: E402
 from hashindex.models.config import variant_options  # noqa: E402
 from hashindex.store.layout import MANIFEST_FILE, TABLE_DIR, VECTORS_DIR, bytes_in  # noqa: E402
 from hashindex.training import TrainConfig  # noqa: E402
-from indexer.bench.datasets import load_dataset  # noqa: E402
+from indexer.bench.datasets import DATASETS, load_dataset  # noqa: E402
 from indexer.bench.measure import machine_record  # noqa: E402
 from indexer.bench.report import write_csv  # noqa: E402
 from indexer.build import BuildConfig, build_index  # noqa: E402
@@ -335,9 +336,9 @@ def plot(path: Path, rows: list[dict], families: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", default="debian-packages")
+    parser.add_argument("--dataset", default="debian-packages", choices=DATASETS)
     parser.add_argument("--size", type=int, default=20_000, help="synthetic dataset only")
-    parser.add_argument("--bits", type=int, nargs="*", default=[64, 128, 256])
+    parser.add_argument("--bits", type=bits_argument, nargs="*", default=[64, 128, 256])
     parser.add_argument("--backends", nargs="+",
                         default=["table", "ivf", "hnsw", "graph", "graph-vectors"])
     parser.add_argument("--queries", type=int, default=1000)

@@ -43,3 +43,16 @@ def test_in_sample_recall_is_one_for_codes_that_keep_the_order_and_low_for_shuff
     top = top_neighbours(database, database)
     assert top.shape == (100, 10) and not (top == np.arange(100)[:, None]).any()
     assert set(top[50]) == {45, 46, 47, 48, 49, 51, 52, 53, 54, 55}
+
+
+def test_code_headroom_refuses_bad_bits_and_datasets_in_one_line(tmp_path):
+    for flag, value, said in (("--bits", "12", "bits=12 is not allowed"),
+                              ("--bits", "abc", "bits must be an integer"),
+                              ("--dataset", "nope", "invalid choice: 'nope'")):
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.code_headroom", flag, value, "--out",
+             tmp_path / "out"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert said in result.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "out").exists()
