@@ -18,7 +18,7 @@ from hashindex.code_encoder import CodeEncoder
 from hashindex.errors import HashIndexError
 from hashindex.models import create_model
 from hashindex.models.config import ModelConfig
-from hashindex.store.publish import current_umask
+from hashindex.store.fsutil import current_umask
 from hashindex.versioned_json import read_versioned_json
 
 # 2: the variant's options nested under "options"; format 1 (flat) still loads (config.py)

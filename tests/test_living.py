@@ -237,8 +237,7 @@ def test_upsert_replaces_in_one_generation(base, tmp_path):
     index = HashIndex.open(base)
     assert len(index) == 120
     stored = index.vectors.rows(np.array([index.row_of("a-3")]))[0]
-    vector = np.asarray(new[3]["vec"], np.float32)
-    assert np.allclose(stored, vector / np.linalg.norm(vector), atol=0.02)  # stored unit length
+    assert np.allclose(stored, np.asarray(new[3]["vec"], np.float32), atol=0.05)
     with IndexWriter(base):  # a writer that changes nothing commits nothing
         pass
     assert read_manifest(base).generation == 2
@@ -366,12 +365,12 @@ def test_shards_of_an_add_hold_its_documents(base, tmp_path):
 def test_an_interrupted_clean_up_keeps_the_committed_generation(base, monkeypatch):
     """Whatever stops a writer after its commit's rename (Ctrl-C, SIGTERM, a file it cannot
     remove), the generation it published stays whole."""
-    import hashindex.store.generations as generations
+    from hashindex.store.pending import PendingChange
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(generations, "collect_garbage", interrupted)
+    monkeypatch.setattr(PendingChange, "finish", interrupted)
     with pytest.raises(KeyboardInterrupt):
         add(base, vector_docs(5, "k", seed=8, dim=DIM), "five")
     monkeypatch.undo()

@@ -14,6 +14,7 @@ generation (store/generations.py) under the index's lock (store/lock.py):
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import time
@@ -32,7 +33,8 @@ from hashindex.model_io import read_code_encoder
 from hashindex.segments import reading
 from hashindex.segments.reading import open_segments, segment_of
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
-from hashindex.store.generations import collect_garbage, commit
+from hashindex.store.fsutil import path_error, write_new_file
+from hashindex.store.generations import commit
 from hashindex.store.layout import (
     ENCODER_DIR,
     FAISS_DIR,
@@ -42,9 +44,11 @@ from hashindex.store.layout import (
     VECTORS_DIR,
     deletions_file,
     segment_folder,
+    segment_number,
 )
 from hashindex.store.lock import WriterLock
 from hashindex.store.manifest import IndexManifest, Segment, read_manifest
+from hashindex.store.pending import PendingChange, recover
 from hashindex.store.shards import CODE_COLUMN, ID_COLUMN, RESERVED_COLUMNS, ShardReader
 
 HISTORY_KEPT = 100  # the last commits a manifest lists
@@ -86,7 +90,7 @@ class IndexWriter:
         self.manifest: IndexManifest | None = None
         self._ids: pa.ChunkedArray | None = None
         self._live: np.ndarray | None = None
-        self._uncommitted: list[Path] = []  # segment folders begun and not yet committed
+        self.pending = PendingChange(self.root)  # what this writer creates, named first
         self.merged: CompactReport | None = None  # what the last add's merge policy did
 
     def __enter__(self) -> IndexWriter:
@@ -99,16 +103,23 @@ class IndexWriter:
                     f"index {self.root} is in format {self.manifest.format_version} (before "
                     f"segments) and takes no changes; run `hashindex upgrade {self.root}` first"
                 )
-            collect_garbage(self.root, self.manifest, leftovers=True)
+            try:
+                recover(self.root, set(self.manifest.files))  # a dead writer's leftovers
+            except OSError as error:
+                raise path_error(error, f"index {self.root}") from None
         except BaseException:
             self.lock.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for folder in self._uncommitted:  # a change that failed leaves nothing behind
-            shutil.rmtree(folder, ignore_errors=True)
-        self.lock.__exit__(*exc)
+        try:  # a change that failed leaves nothing behind: what it made, it named
+            if self.pending.created or self.pending.retired:  # against what is current now
+                self.pending.finish(set(read_manifest(self.root).files))
+        except (OSError, HashIndexError):
+            pass  # still named in writer.json: the next writer removes it
+        finally:
+            self.lock.__exit__(*exc)
 
     # ---- what the current generation holds ----------------------------------------------
     def settings(self) -> SegmentSettings:
@@ -196,11 +207,19 @@ class IndexWriter:
         return self.commit_segment(segment, codes, embeddings, replaced=replaced), len(replaced)
 
     def new_segment(self, metadata_schema: pa.Schema | None = None) -> SegmentWriter:
-        """A writer for the next segment, in a folder nothing refers to until it is
-        committed (a writer that dies leaves it to the next writer's clean-up)."""
-        folder = segment_folder(self.manifest.next_segment)
-        shutil.rmtree(self.root / folder, ignore_errors=True)
-        self._uncommitted.append(self.root / folder)
+        """A writer for the next segment, in a new folder nothing refers to until it is
+        committed (named in writer.json first, so a writer that dies leaves it to the next
+        writer's clean-up). A name already taken, by whatever, is skipped, never reused."""
+        number = self.manifest.next_segment
+        while os.path.lexists(self.root / segment_folder(number)):
+            number += 1
+        folder = segment_folder(number)
+        try:
+            if not os.path.lexists(self.root / SEGMENTS_DIR):
+                os.mkdir(self.pending.declare(SEGMENTS_DIR))
+            os.mkdir(self.pending.declare(folder))
+        except OSError as error:
+            raise path_error(error, f"index {self.root}") from None
         return SegmentWriter(self.root, folder, metadata_schema or self.metadata_schema(),
                              self.settings())
 
@@ -224,7 +243,7 @@ class IndexWriter:
         if replaced is not None and len(replaced):
             self.add_deletions(manifest, replaced)
         manifest.segments = manifest.segments + [record]
-        manifest.next_segment += 1
+        manifest.next_segment = segment_number(segment.folder) + 1
         manifest.documents += record.rows
         self.publish(manifest, [segment.folder], operation,
                      {"added": record.rows, "replaced": int(len(replaced))
@@ -267,9 +286,9 @@ class IndexWriter:
                    else np.zeros(0, np.int64))
             merged = np.union1d(old, local).astype(np.int64)
             relative = deletions_file(record.folder, manifest.generation)
-            path = self.root / relative
-            with open(path, "wb") as handle:
-                np.save(handle, merged)
+            buffer = io.BytesIO()
+            np.save(buffer, merged)
+            write_new_file(self.pending.declare(relative), buffer.getvalue())
             if record.deletions:
                 manifest.files.pop(record.deletions, None)
             manifest.files[relative] = None  # hashed at the commit
@@ -334,7 +353,7 @@ class IndexWriter:
             for path in [p for p in after.files if p.startswith(old.folder + "/")]:
                 del after.files[path]
         after.segments = after.segments[:first] + [record]
-        after.next_segment += 1
+        after.next_segment = segment_number(segment.folder) + 1
         rows_before = sum(s.rows for s in merged)
         after.documents -= sum(s.live for s in merged) - record.rows
         report = CompactReport(len(merged), rows_before, record.rows, rows_before - record.rows)
@@ -376,7 +395,11 @@ class IndexWriter:
             raise NothingToDo(f"index {self.root} is already in format "
                               f"{manifest.format_version}; nothing to upgrade")
         folder = segment_folder(1)
-        shutil.rmtree(self.root / SEGMENTS_DIR, ignore_errors=True)
+        if os.path.lexists(self.root / SEGMENTS_DIR):
+            raise HashIndexError(f"index {self.root} holds a folder {SEGMENTS_DIR}/ that is not "
+                                 "part of it; move it out of the index, then upgrade")
+        os.mkdir(self.pending.declare(SEGMENTS_DIR))
+        os.mkdir(self.pending.declare(folder))
         moved = (SHARDS_DIR, TABLE_DIR, FAISS_DIR, VECTORS_DIR)
         files = {}
         for relative, entry in manifest.files.items():
@@ -413,7 +436,7 @@ class IndexWriter:
             "generation": manifest.generation, "operation": operation,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "documents": manifest.documents, **details}])[-HISTORY_KEPT:]
-        commit(self.root, manifest, new_folders, published=self._uncommitted.clear)
+        commit(self.root, manifest, new_folders, self.pending, set(self.manifest.files))
         self.manifest = read_manifest(self.root)
         self._ids = self._live = None
 

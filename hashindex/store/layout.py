@@ -4,7 +4,9 @@
 INDEX/
   manifest.json     the current generation: what the index holds, its segments, every file's
                     checksum (manifest.py); replaced by one atomic rename per commit
-  write.lock        the one writer's lock (generations.py)
+  write.lock        the one writer's lock (lock.py)
+  writer.json       while a change is under way: who makes it and the paths it creates and
+                    retires (pending.py), so that only a writer's own files are ever removed
   encoder/          the trained autoencoder: config.json + model.safetensors (model_io.py)
   text_model/       the exported int8 text model, when the build quantized one
   segments/seg-NNNNNN/         one immutable segment (hashindex/segments/):
@@ -23,11 +25,11 @@ Size accounting (what `info` and the benchmarks report) is here too.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 MANIFEST_FILE = "manifest.json"
 NEXT_MANIFEST_FILE = "manifest.json.next"  # a commit's manifest before its rename
 LOCK_FILE = "write.lock"
+PENDING_FILE = "writer.json"  # the record of a change under way (pending.py)
+NEXT_PENDING_FILE = "writer.json.next"
 SEGMENTS_DIR = "segments"
 ENCODER_DIR = "encoder"
 SHARDS_DIR = "shards"
@@ -36,10 +38,9 @@ FAISS_DIR = "faiss"
 VECTORS_DIR = "vectors"
 TEXT_MODEL_DIR = "text_model"  # the exported int8 text model an index carries
 EXPORTED_MODEL_FILE = "model.onnx"
-# Every top-level entry an index may hold: a folder with anything else is not ours to replace.
-INDEX_ENTRIES = frozenset({MANIFEST_FILE, NEXT_MANIFEST_FILE, LOCK_FILE, SEGMENTS_DIR,
-                           ENCODER_DIR, SHARDS_DIR, TABLE_DIR, FAISS_DIR, VECTORS_DIR,
-                           TEXT_MODEL_DIR})
+# The files a writer keeps at the top of an index beside the manifest's: its own by name.
+WRITER_FILES = frozenset({MANIFEST_FILE, NEXT_MANIFEST_FILE, LOCK_FILE, PENDING_FILE,
+                          NEXT_PENDING_FILE})
 TABLE_FILES = ("keys.npy", "rows.npy")
 SUBSTRING_FILES = ("substring_positions.npy", "substring_offsets.npy")
 FAISS_INDEX_FILE = "index.faissb"
@@ -57,6 +58,11 @@ def shard_file(number: int, folder: str = "") -> str:
 
 def segment_folder(number: int) -> str:
     return f"{SEGMENTS_DIR}/seg-{number:06d}"
+
+
+def segment_number(folder: str) -> int:
+    """The number in a segment folder's name (segment_folder's inverse)."""
+    return int(folder.rsplit("-", 1)[1])
 
 
 def deletions_file(folder: str, generation: int) -> str:
@@ -87,7 +93,3 @@ def table_sizes(files: dict, documents: int, bits: int) -> dict:
             "substring_index": substrings,
             "raw_codes_and_rows": documents * (bits // 8 + row_id_bytes(documents))}
 
-
-def foreign_entries(root: Path) -> list[str]:
-    """Top-level names under `root` that an index never holds."""
-    return sorted(p.name for p in root.iterdir() if p.name not in INDEX_ENTRIES)

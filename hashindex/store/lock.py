@@ -11,10 +11,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
+from hashindex.store.fsutil import path_error
 from hashindex.store.layout import LOCK_FILE
 
 log = logging.getLogger("hashindex")
@@ -63,12 +65,18 @@ class WriterLock:
         return self
 
     def open(self) -> int:
+        """The lock file, never through a symbolic link (it would truncate the link's
+        target), and only a regular file."""
         try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         0o666)
         except OSError as error:
-            from hashindex.store.publish import path_error
-
             raise path_error(error, f"index {self.root}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise HashIndexError(f"{self.path} is not a regular file; move it out of the index "
+                                 "and run again")
+        return fd
 
     def still_there(self, fd: int) -> bool:
         """The locked file is the one at the path (not one a rebuild has moved away)."""

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from hashindex import __version__
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import MANIFEST_FILE
+from hashindex.store.paths import check_index_paths, check_no_links, link_error
 from hashindex.versioned_json import read_versioned_json
 
 # 2: the table keeps one sorted key per document, no offsets; 3: the manifest's own checksum;
@@ -185,27 +187,39 @@ def manifest_identity(root: Path) -> str | None:
 
 
 def read_manifest(root: Path, verify: bool = False) -> IndexManifest:
-    """Load and check the manifest; `verify` also re-hashes every file it lists."""
+    """Load and check the manifest: its checksum, that every path it names is inside the index
+    and reached without a link, and every file's size; `verify` also re-hashes every file."""
     root = Path(root)
     if not root.exists():
         raise HashIndexError(f"index {root} does not exist; build it with `hashindex build`")
     path = root / MANIFEST_FILE
+    if path.is_symlink():
+        raise link_error(path)
     if not path.is_file():
         raise HashIndexError(f"{root} is not a hashindex index: {MANIFEST_FILE} is missing")
-    manifest = read_versioned_json(path, "index", (FORMAT_VERSION, LEGACY_FORMAT),
-                                   "rebuild the index")
-    if manifest.get(SELF_CHECKSUM) != own_checksum(manifest):
+    data = read_versioned_json(path, "index", (FORMAT_VERSION, LEGACY_FORMAT),
+                               "rebuild the index")
+    if data.get(SELF_CHECKSUM) != own_checksum(data):
         raise HashIndexError(
             f"{path} was edited or damaged (its own checksum does not match its content); "
             "rebuild the index"
         )
-    for relative, expected in manifest.get("files", {}).items():
+    manifest = IndexManifest.from_dict(data, path)
+    check_index_paths(root, manifest, str(path))
+    checked: set[str] = set()
+    for relative, expected in manifest.files.items():
+        if not (isinstance(expected, dict) and type(expected.get("bytes")) is int
+                and isinstance(expected.get("sha256"), str)):
+            raise HashIndexError(f"{path} lacks the size or checksum of {relative}; rebuild "
+                                 "the index")
         file_path = root / relative
-        if not file_path.is_file():
-            raise HashIndexError(f"index file {file_path} is missing; rebuild the index")
-        if file_path.stat().st_size != expected["bytes"]:
+        found = check_no_links(root, relative, checked)
+        if not stat.S_ISREG(found.st_mode):
+            raise HashIndexError(f"index file {file_path} is not a regular file; rebuild the "
+                                 "index")
+        if found.st_size != expected["bytes"]:
             raise HashIndexError(
-                f"index file {file_path} is truncated or changed ({file_path.stat().st_size} "
+                f"index file {file_path} is truncated or changed ({found.st_size} "
                 f"bytes, manifest says {expected['bytes']}); rebuild the index"
             )
         if verify and sha256_file(file_path) != expected["sha256"]:
@@ -213,4 +227,4 @@ def read_manifest(root: Path, verify: bool = False) -> IndexManifest:
                 f"index file {file_path} is corrupted (sha256 differs from the manifest); "
                 "rebuild the index"
             )
-    return IndexManifest.from_dict(manifest, path)
+    return manifest

@@ -1,10 +1,12 @@
 """Publishing a finished index atomically, and never replacing what is not an index.
 
-A build writes into a staging folder `OUT.tmp-XXXX` beside its target, guarded by the lock file
-`OUT.tmp-XXXX.lock` that the building process holds (flock) for as long as it lives. The kernel
-drops that lock when the process dies, kill -9 included, so a later build tells a dead build's
-leftovers from a live one's and removes them. The finished folder takes the old index's place
-by one atomic exchange of the two directory entries (renameat2 RENAME_EXCHANGE, Linux), so the
+A build writes into a staging folder `OUT.tmp-XXXXXXXX` beside its target, guarded by the lock
+file `OUT.tmp-XXXXXXXX.lock` that the building process holds (flock) for as long as it lives and
+that names it (owner.py: host, pid, start time) before the folder exists. A later build removes
+a staging folder only when its lock is one of these, free, and names a process of this host
+that is gone: the leftovers of a build that died, kill -9 included. Anything else beside the
+target, whatever its name, is left alone. The finished folder takes the old index's place by
+one atomic exchange of the two directory entries (renameat2 RENAME_EXCHANGE, Linux), so the
 index path is never absent; where the exchange is unavailable two renames leave it absent for
 an instant. Every file is fsynced before the exchange, and the parent folder after it.
 """
@@ -15,64 +17,52 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
-from hashindex.store.layout import MANIFEST_FILE, foreign_entries
+from hashindex.store.fsutil import folder_bytes, fsync_dir, human_bytes, path_error, seal_tree
+from hashindex.store.layout import MANIFEST_FILE
 from hashindex.store.lock import WriterLock
+from hashindex.store.owner import Owner
 
 log = logging.getLogger("hashindex")
 
 LOCK_SUFFIX = ".lock"
-# A lock file is created, then flocked, then given its pid: an unlocked one without a pid that
-# is younger than this may be a live build between those two steps.
-FRESH_LOCK_SECONDS = 10.0
+# tempfile.mkstemp's names: a prefix, then 8 characters of this alphabet
+STAGING_TAIL = re.compile(r"\.tmp-[a-z0-9_]{8}")
 RENAME_EXCHANGE = 2
 # A rebuild waits this long for a writer mid-commit in the index it replaces (adds and
 # deletes take seconds), rather than throwing the finished build away.
 PUBLISH_WAIT_SECONDS = 60.0
 
 
-def path_error(error: OSError, what: str = "") -> HashIndexError:
-    """An OSError as a one-line error naming the path (and the flag, `what`) and what to do."""
-    path = error.filename or what
-    prefix = f"{what}: " if what else ""
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return HashIndexError(f"{prefix}permission denied on {path}; choose a path you can use "
-                              "or change its permissions")
-    if error.errno == errno.ENOTDIR:
-        return HashIndexError(f"{prefix}a parent of {path} is a file, not a folder; choose "
-                              "another path")
-    if error.errno == errno.ENOSPC:
-        return HashIndexError(f"{prefix}no space left on the device holding {path}; free some "
-                              "space and run again")
-    return HashIndexError(f"{prefix}{error.strerror or error} ({path})")
-
-
 def not_an_index(path: Path) -> str | None:
-    """Why the existing folder `path` is not a hashindex index (None when it is one)."""
+    """Why the existing folder `path` is not a hashindex index, or holds something that is not
+    the index's (None when it is one and holds nothing else)."""
+    from hashindex.store.inventory import inventory
+
     manifest = path / MANIFEST_FILE
     if not manifest.is_file():
         return f"it has no {MANIFEST_FILE}"
-    import json
-
     try:
         data = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return f"its {MANIFEST_FILE} is unreadable"
     if not (isinstance(data, dict) and "format_version" in data and "hashindex_version" in data):
         return f"its {MANIFEST_FILE} was not written by hashindex"
-    foreign = foreign_entries(path)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
-        return f"it also holds {shown}"
+    files = data.get("files")
+    found = inventory(path, files if isinstance(files, dict) else {})
+    if found.foreign:
+        return f"it also holds {found.describe_foreign()}"
     return None
 
 
@@ -114,96 +104,59 @@ def check_target(target: Path, overwrite: bool, inputs: Sequence[Path] = (),
             break
 
 
-def folder_bytes(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def remove_stale(target: Path) -> list[tuple[Path, int]]:
-    """Remove the staging folders and lock files of dead builds of `target`; returns what was
-    removed and its size. A folder whose lock a live process holds is left alone."""
+    """Remove the staging folders and lock files of builds of `target` that died on this host;
+    returns what was removed and its size. Only a folder named as a build names its staging
+    folder, beside a lock file that such a build wrote and that no process holds, naming a
+    process that is gone, is removed; nothing else is touched."""
     parent = target.parent
     if not parent.is_dir():
         return []
-    prefix = f"{target.name}.tmp-"
-    stems = {p.name.removesuffix(LOCK_SUFFIX) for p in parent.iterdir()
-             if p.name.startswith(prefix)}
     removed = []
-    for stem in sorted(stems):
-        folder, lock = parent / stem, parent / (stem + LOCK_SUFFIX)
-        if lock.exists() and not lock_is_dead(lock):
+    for lock in sorted(parent.iterdir()):
+        stem = lock.name.removesuffix(LOCK_SUFFIX)
+        if not (lock.name.endswith(LOCK_SUFFIX) and stem.startswith(target.name)
+                and STAGING_TAIL.fullmatch(stem[len(target.name):])):
             continue
-        size = folder_bytes(folder) if folder.is_dir() else 0
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
-        lock.unlink(missing_ok=True)
+        owner = dead_owner(lock)
+        if owner is None:
+            continue
+        folder = parent / stem
+        try:
+            kind = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            kind = None
+        if kind is not None and not stat.S_ISDIR(kind):
+            continue  # not a folder a build made: not ours
+        size = folder_bytes(folder) if kind is not None else 0
+        if kind is not None:
+            shutil.rmtree(folder)
+        lock.unlink()
         removed.append((folder, size))
-        log.info("removed %s (%s) left by a build that died", folder, human_bytes(size))
+        log.info("removed %s (%s) left by a build that died (%s)", folder, human_bytes(size),
+                 owner.describe())
     return removed
 
 
-def lock_is_dead(lock: Path) -> bool:
+def dead_owner(lock: Path) -> Owner | None:
+    """The build that wrote `lock`, when no process holds it and that build is gone; None
+    when it is alive, elsewhere, or the file is not a lock a build wrote."""
     try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        return True
+        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_size > 4096:
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return False
-        empty = os.fstat(fd).st_size == 0
-        young = time.time() - os.fstat(fd).st_mtime < FRESH_LOCK_SECONDS
-        return not (empty and young)
-    finally:
-        os.close(fd)
-
-
-def human_bytes(count: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"
-
-
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def seal_tree(root: Path) -> None:
-    """Give every file and folder under root the modes the user's umask gives new ones (some
-    writers, safetensors and mkdtemp among them, create theirs private), and fsync them all:
-    readable as the user expects and durable before anything is published."""
-    mask = current_umask()
-    for folder, _, files in os.walk(root):
-        for name in files:
-            seal_file(os.path.join(folder, name), mask)
-        os.chmod(folder, 0o777 & ~mask)
-        fsync_dir(Path(folder))
-
-
-def seal_file(path, mask: int) -> None:
-    """One file with the umask's mode, fsynced (its folder is the caller's to fsync)."""
-    os.chmod(path, 0o666 & ~mask)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
+            return None
+        try:
+            owner = Owner.from_dict(json.loads(os.pread(fd, 4096, 0)))
+        except ValueError:
+            return None
+        return owner if owner is not None and owner.is_gone() else None
     finally:
         os.close(fd)
 
@@ -252,7 +205,7 @@ class Staging:
         except OSError as error:
             raise path_error(error, f"{self.flag} {self.target}") from None
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, json.dumps(Owner.current().to_dict()).encode())
         self._lock_fd, self._lock = fd, Path(lock)
         self.folder = Path(lock.removesuffix(LOCK_SUFFIX))
         os.mkdir(self.folder)  # 0777 less the umask: the published index is readable as usual

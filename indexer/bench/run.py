@@ -140,7 +140,7 @@ def check_out_folder(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        from hashindex.store.publish import path_error
+        from hashindex.store.fsutil import path_error
 
         raise path_error(error, f"--out {out}") from None
 

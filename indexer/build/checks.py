@@ -10,7 +10,8 @@ from hashindex.embedding.cache import EmbeddingCache, default_cache_dir
 from hashindex.errors import HashIndexError
 from hashindex.model_io import load_model, read_model_config
 from hashindex.models import create_model
-from hashindex.store.publish import check_target, path_error
+from hashindex.store.fsutil import path_error
+from hashindex.store.publish import check_target
 from hashindex.training import model_config_for
 from indexer.build.config import BuildConfig
 

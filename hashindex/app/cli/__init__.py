@@ -55,7 +55,7 @@ class CLIGroup(click.Group):
             sys.stdout = open(os.devnull, "w")
             sys.exit(0)
         except OSError as error:
-            from hashindex.store.publish import path_error
+            from hashindex.store.fsutil import path_error
 
             fail(str(path_error(error)), USER_ERROR, debug)
         except Terminated:

@@ -16,8 +16,10 @@ def info(index, as_json, verify):
     """Show an index's manifest and code diagnostics."""
     from hashindex.diagnostics import code_diagnostics, drift, format_diagnostics
     from hashindex.engine import HashIndex
+    from hashindex.store.inventory import inventory
 
     opened = HashIndex.open(index, verify=verify)
+    found = inventory(opened.root, opened.manifest.files)
     codes = opened.all_codes()
     diagnostics = code_diagnostics(codes[opened.live_rows()])
     trained, added = opened.rows_by_origin()
@@ -25,7 +27,8 @@ def info(index, as_json, verify):
     m = opened.manifest
     if as_json:
         click.echo(json.dumps({"manifest": m.to_dict(), "diagnostics": diagnostics,
-                               "drift": drifted}, indent=2))
+                               "drift": drifted, "other_files": found.foreign,
+                               "leftovers": found.leftovers}, indent=2))
         return
     shown = ", ".join(str(s["rows"]) for s in m.shards[:5]) + (", …" if len(m.shards) > 5 else "")
     knobs = ", ".join(f"{k}={v}" for k, v in m.backend_options.items())
@@ -53,12 +56,26 @@ def info(index, as_json, verify):
     click.echo(format_diagnostics(diagnostics))
     if verify:
         click.echo(f"checksums            every file matches its sha256 ({len(m.files)} files)")
+    for line in inventory_lines(found):
+        click.echo(line)
+
+
+def inventory_lines(found) -> list[str]:
+    """What the folder holds besides the index (`info` and `verify` say the same)."""
+    lines = []
+    if found.leftovers:
+        lines.append(f"left by a writer     {', '.join(found.leftovers)} (a writer that died "
+                     "named them; the next change removes them)")
+    if found.foreign:
+        lines.append(f"not the index's       {', '.join(found.foreign)} (left alone: no "
+                     "hashindex command reads, changes or removes them)")
+    return lines
 
 
 def table_memory(manifest) -> str:
     """The table's size on disk against the raw codes + row ids, substring index apart."""
+    from hashindex.store.fsutil import human_bytes
     from hashindex.store.layout import table_sizes
-    from hashindex.store.publish import human_bytes
 
     sizes = table_sizes(manifest.files, manifest.rows, manifest.bits)
     raw = sizes["raw_codes_and_rows"]
