@@ -39,6 +39,7 @@ from hashindex.store.layout import (
 )
 from hashindex.store.manifest import IndexManifest, manifest_identity, read_manifest
 from hashindex.store.shards import ID_COLUMN, TEXT_COLUMN, ShardReader
+from hashindex.validation import FLAG, PATH, check_argument, check_query_embedding
 from hashindex.vectors import VectorStore
 
 log = logging.getLogger("hashindex")
@@ -137,6 +138,7 @@ class HashIndex:
         self.model_name = manifest.embedding_model
         self.metadata_columns = manifest.metadata_columns
         self.row_count = manifest.rows  # every segment's rows, deleted ones included
+        self.encoder = read_index_encoder(root, self.bits)  # numpy arrays, no torch
         self.segments = open_segments(root, manifest)
         starts = [segment.start for segment in self.segments]
         self.shards = ShardReader(root, manifest.shards)
@@ -154,10 +156,6 @@ class HashIndex:
         self._columns: dict[str, object] = {}
         self._masks: OrderedDict[MetadataFilter, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # a service searches from many threads
-        self.encoder = read_code_encoder(root / ENCODER_DIR)  # numpy arrays, no torch
-        if self.encoder.bits != self.bits:
-            raise HashIndexError(f"{root / ENCODER_DIR} makes {self.encoder.bits}-bit codes but "
-                                 f"the manifest says {self.bits}; rebuild the index")
         self._embedder = embedder
         if manifest.legacy:
             log.info("index %s is in format %d (before segments): it answers queries but takes "
@@ -192,6 +190,8 @@ class HashIndex:
 
         If a rebuild publishes while the files are being opened (the manifest is no longer the
         one read first), the open starts again, so the index returned is one build."""
+        check_argument("HashIndex.open", "path", path, PATH)
+        check_argument("HashIndex.open", "verify", verify, FLAG)
         root = Path(path)
         for _ in range(OPEN_ATTEMPTS):
             before = manifest_identity(root)
@@ -353,7 +353,7 @@ class HashIndex:
                     f"query embedding has dimension {array.shape[0]}, but index {self.root} "
                     f"uses {self.model_name} with dimension {self.dimension}"
                 )
-            embedding = array.astype(np.float32)
+            embedding = check_query_embedding(array)  # unit length: scores are cosines
             return self.encoder.encode(embedding[None])[0] if encode else None, embedding
         raise HashIndexError(
             f"query must be text, a float embedding of dimension {self.dimension}, or a "
@@ -490,6 +490,7 @@ class HashIndex:
                  ) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows and their scores for one float32 query embedding, without reading
         the shards: the lean path (a service or a benchmark fetches ids and text itself)."""
+        embedding = check_query_embedding(embedding)
         # a graph walked by the vectors needs no code: its encoding was a third of the query
         code = None if self.walks_vectors(request) else self.encoder.encode(embedding[None])[0]
         rows, _, scores, _ = self.order(self.candidates(code, request, None, embedding),
@@ -611,6 +612,16 @@ class HashIndex:
                     text=texts[i], metadata={name: values[i] for name, values in metadata.items()},
                     row=int(rows[i]))
                 for i in range(len(rows))]
+
+
+def read_index_encoder(root: Path, bits: int):
+    """The index's code encoder, which must make the manifest's `bits`-bit codes: every
+    command that reads or changes an index checks this first (an edited manifest)."""
+    encoder = read_code_encoder(root / ENCODER_DIR)
+    if encoder.bits != bits:
+        raise HashIndexError(f"{root / ENCODER_DIR} makes {encoder.bits}-bit codes but the "
+                             f"manifest says {bits}; rebuild the index")
+    return encoder
 
 
 def check_integer(name: str, value) -> None:

@@ -1,6 +1,9 @@
-"""Checks on arrays entering the library, with messages that name the problem."""
+"""Checks on arrays and arguments entering the library, with messages that name the problem."""
 
 from __future__ import annotations
+
+import numbers
+import os
 
 import numpy as np
 
@@ -24,3 +27,65 @@ def check_embeddings(embeddings, dim: int | None = None, what: str = "embeddings
             "drop or fix those rows"
         )
     return array
+
+
+UNIT_TOLERANCE = 1e-4  # rows this close to unit length are kept bit for bit
+
+
+def vector_norms(vectors: np.ndarray) -> np.ndarray:
+    """float64 lengths of the rows (float32 squares overflow from about 1e19 up)."""
+    return np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
+
+
+def unit_length(vectors: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
+    """float32 rows scaled to length 1, so that a dot product with a stored vector is the
+    cosine the results show; rows with no length (refused by the callers) are left zero, rows
+    already unit are returned unchanged (a text model's, bit for bit)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = vector_norms(vectors) if norms is None else norms
+    off = np.abs(norms - 1.0) > UNIT_TOLERANCE
+    if not off.any():
+        return vectors
+    out = vectors.copy()
+    scale = np.where(norms[off] > 0, norms[off], 1.0)
+    out[off] = (vectors[off].astype(np.float64) / scale[:, None]).astype(np.float32)
+    return out
+
+
+def check_query_embedding(embedding: np.ndarray) -> np.ndarray:
+    """A float query made unit length, or an error where it has no direction (zero, NaN,
+    inf): a cosine to it means nothing."""
+    embedding = np.asarray(embedding, dtype=np.float32)
+    if not np.isfinite(embedding).all():
+        raise HashIndexError("query embedding holds NaN or inf; pass finite numbers")
+    norm = vector_norms(embedding[None])
+    if norm[0] == 0:
+        raise HashIndexError("query embedding is all zeros: it has no direction to compare "
+                             "by cosine; pass a non-zero vector")
+    return unit_length(embedding[None], norm)[0]
+
+
+# An argument's kind for check_arguments: (the types it takes, how the message names them).
+PATH_TYPES = (str, os.PathLike)
+TEXT = ((str,), "a str")
+OPTIONAL_TEXT = ((str, type(None)), "a str or None")
+PATH = (PATH_TYPES, "a path (a str or os.PathLike)")
+OPTIONAL_PATH = ((*PATH_TYPES, type(None)), "a path (a str or os.PathLike) or None")
+INTEGER = ((numbers.Integral,), "an integer")  # Python's and numpy's; bool is refused apart
+FLAG = ((bool,), "True or False")
+
+
+def check_argument(owner: str, name: str, value, kind: tuple[tuple, str]) -> None:
+    """An error naming the argument where a Python caller passed the wrong kind of value (the
+    command line's flags are typed by click): here, not as a TypeError deep in a build."""
+    types, what = kind
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise HashIndexError(f"{owner}: {name}={shown} must be {what}, not a "
+                             f"{type(value).__name__}")
+
+
+def check_arguments(owner: str, values: dict, kinds: dict[str, tuple[tuple, str]]) -> None:
+    """check_argument for each name in `kinds`."""
+    for name, kind in kinds.items():
+        check_argument(owner, name, values[name], kind)

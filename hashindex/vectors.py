@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
+from hashindex.array_files import damaged, load_array
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import SCALES_FILE, VECTORS_FILE
 
@@ -96,10 +97,18 @@ class VectorStore:
                 array.flush()
 
     @classmethod
-    def load(cls, folder: Path) -> VectorStore:
-        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
-        scales = (np.load(folder / SCALES_FILE, mmap_mode="r")
-                  if (folder / SCALES_FILE).is_file() else None)
+    def load(cls, folder: Path, rows: int | None = None,
+             dimension: int | None = None) -> VectorStore:
+        """Memory-mapped, each file checked as it is opened (array_files.py): int8 or float16
+        (rows, dimension) vectors, and int8's float32 scale per row."""
+        vectors = load_array(folder / VECTORS_FILE, dtypes=VECTOR_DTYPES, ndim=2, rows=rows)
+        if dimension is not None and vectors.shape[1] != dimension:
+            raise damaged(folder / VECTORS_FILE, f"its vectors have dimension "
+                                                 f"{vectors.shape[1]}, not {dimension}")
+        scales = None
+        if vectors.dtype == np.int8:
+            scales = load_array(folder / SCALES_FILE, dtypes=(np.float32,), ndim=1,
+                                rows=len(vectors))
         return cls(vectors, scales)
 
     def rows(self, rows: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ Every check names the file, the column or the rows, and what to do about it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from hashindex.errors import HashIndexError
 from hashindex.store.shards import RESERVED_COLUMNS
+from hashindex.validation import FLAG, check_arguments, unit_length, vector_norms
 from indexer.readers import Reader
 
 MAX_ROWS_NAMED = 5
@@ -28,6 +29,27 @@ class ColumnOptions:
     id_column: str | None = None  # None: a column named "id" if there is one, else row numbers
     embedding_column: str | None = None  # precomputed embeddings: the model is skipped
     skip_empty: bool = False
+
+    def __post_init__(self):
+        optional = ((str, type(None)), "a column name (str) or None")
+        check_arguments("ColumnOptions", vars(self), {
+            "text_column": ((str,), "a column name (str)"), "id_column": optional,
+            "embedding_column": optional, "skip_empty": FLAG})
+
+
+def column_options(value, owner: str) -> ColumnOptions:
+    """`columns` as a Python caller may give it: ColumnOptions, or a mapping of its fields."""
+    if isinstance(value, ColumnOptions):
+        return value
+    names = ", ".join(ColumnOptions.__dataclass_fields__)
+    if isinstance(value, Mapping):
+        unknown = sorted(map(str, set(value) - set(ColumnOptions.__dataclass_fields__)))
+        if unknown:
+            raise HashIndexError(f"{owner}: columns has no field(s) {', '.join(unknown)}; its "
+                                 f"fields are: {names}")
+        return ColumnOptions(**value)
+    raise HashIndexError(f"{owner}: columns={value!r} must be a ColumnOptions or a mapping of "
+                         f"its fields ({names}), not a {type(value).__name__}")
 
 
 @dataclass
@@ -68,7 +90,11 @@ class DocumentStream:
 
     def check_columns(self, table: pa.Table) -> None:
         names = table.column_names
-        wanted = [("--text-column", self.options.text_column)] if self.needs_text else []
+        # precomputed embeddings make text optional, but a text column named other than the
+        # default was asked for: its absence is the user's typo, not a document without text
+        named = self.options.text_column != ColumnOptions.text_column
+        wanted = ([("--text-column", self.options.text_column)]
+                  if self.needs_text or named else [])
         if self.options.id_column:
             wanted.append(("--id-column", self.options.id_column))
         if self.options.embedding_column:
@@ -76,8 +102,8 @@ class DocumentStream:
         for flag, column in wanted:
             if column not in names:
                 raise HashIndexError(
-                    f"{self.path}: no column {column!r} for {flag}; columns are: "
-                    f"{', '.join(names) or '(none)'}"
+                    f"{self.path}: the input has no column {column!r} for {flag}; its "
+                    f"columns are: {', '.join(names) or '(none)'}"
                 )
 
     def metadata_columns(self, table: pa.Table) -> list[str]:
@@ -118,7 +144,15 @@ class DocumentStream:
                     f"{self.path}: null id in --id-column {self.options.id_column!r} at data "
                     f"row(s) {name_rows(row_numbers[null_ids])} (counting from 1)"
                 )
-            ids = id_values.cast(pa.string()).to_pylist()
+            id_strings = id_values.cast(pa.string())
+            blank = np.asarray(pc.equal(pc.utf8_trim_whitespace(id_strings), ""))
+            if blank.any():
+                raise HashIndexError(
+                    f"{self.path}: empty id in --id-column {self.options.id_column!r} at data "
+                    f"row(s) {name_rows(row_numbers[blank])} (counting from 1); give every "
+                    "document an id"
+                )
+            ids = id_strings.to_pylist()
         else:
             ids = [str(r) for r in row_numbers]
         embeddings = None
@@ -158,6 +192,12 @@ class DocumentStream:
                 f"{self.path}: {flag} is null at data row(s) {name_rows(row_numbers[nulls])}"
             )
         lengths = np.asarray(pc.list_value_length(column))
+        empty = lengths == 0
+        if empty.any():
+            raise HashIndexError(
+                f"{self.path}: {flag} holds an empty list at data row(s) "
+                f"{name_rows(row_numbers[empty])}; give every row its embedding's numbers"
+            )
         dim = self.embedding_dim or int(lengths[0])
         wrong = lengths != dim
         if wrong.any():
@@ -174,4 +214,11 @@ class DocumentStream:
                 f"{self.path}: {flag} has NaN or inf at data row(s) "
                 f"{name_rows(row_numbers[~finite])}; fix or drop those rows"
             )
-        return matrix
+        norms = vector_norms(matrix)
+        zero = norms == 0
+        if zero.any():
+            raise HashIndexError(
+                f"{self.path}: {flag} is all zeros at data row(s) {name_rows(row_numbers[zero])}: "
+                "such a vector has no direction to compare by cosine; fix or drop those rows"
+            )
+        return unit_length(matrix, norms)  # scores are cosines, whatever the input's scale

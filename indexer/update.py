@@ -17,11 +17,19 @@ from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.segments.writer import IndexWriter, check_columns_fit
 from hashindex.store.layout import PRECOMPUTED_MODEL
+from hashindex.validation import (
+    FLAG,
+    INTEGER,
+    OPTIONAL_PATH,
+    OPTIONAL_TEXT,
+    PATH,
+    check_arguments,
+)
 from indexer.build.checks import check_input
 from indexer.build.config import BuildConfig, BuildReport, StageClock
 from indexer.build.local import BuildRun
 from indexer.build.passes import embed_pass, encode_write_pass, write_pass
-from indexer.documents import ColumnOptions, DocumentStream, name_rows
+from indexer.documents import ColumnOptions, DocumentStream, column_options, name_rows
 from indexer.readers import open_reader
 
 ENCODE_ROWS = 65_536
@@ -40,6 +48,17 @@ class AddConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     show_progress: bool = True
+
+    def __post_init__(self):
+        """Each argument's kind, where it enters (see BuildConfig)."""
+        if self.columns is not None:
+            object.__setattr__(self, "columns", column_options(self.columns, "AddConfig"))
+        check_arguments("AddConfig", vars(self), {
+            "index": PATH, "input": PATH, "format": OPTIONAL_TEXT, "upsert": FLAG,
+            "batch_rows": INTEGER, "cache_dir": OPTIONAL_PATH, "use_cache": FLAG,
+            "show_progress": FLAG})
+        if self.batch_rows < 1:
+            raise HashIndexError(f"AddConfig: batch_rows={self.batch_rows} must be at least 1")
 
 
 @dataclass

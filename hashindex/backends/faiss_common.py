@@ -7,6 +7,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from hashindex.array_files import check_row_ids, damaged, load_array
+from hashindex.errors import HashIndexError
 from hashindex.search_backend import Backend, Candidates, empty_candidates
 from hashindex.store.layout import FAISS_IDS_FILE as IDS_FILE
 from hashindex.store.layout import FAISS_INDEX_FILE as INDEX_FILE
@@ -50,14 +52,30 @@ class FaissBackend(Backend):
     @staticmethod
     def open_files(directory: Path) -> tuple:
         """The index file held open and the id map mapped: what `from_files` reads later, so a
-        reader keeps the build it opened even when a rebuild replaces these paths."""
-        return open(directory / INDEX_FILE, "rb"), np.load(directory / IDS_FILE, mmap_mode="r")
+        reader keeps the build it opened even when a rebuild replaces these paths. Both are
+        checked as far as is cheap: the id map's header and range, the index's header."""
+        ids = load_array(directory / IDS_FILE, dtypes=(np.int64,), ndim=1)
+        check_row_ids(directory / IDS_FILE, ids, len(ids))
+        handle = open(directory / INDEX_FILE, "rb")
+        try:
+            check_header(handle, len(ids))
+        except HashIndexError:
+            handle.close()
+            raise
+        return handle, ids
 
     @classmethod
     def from_files(cls, files: tuple, bits: int):
         handle, ids = files
         handle.seek(0)
-        index = faiss.read_index_binary(faiss.PyCallbackIOReader(handle.read))
+        try:
+            index = faiss.read_index_binary(faiss.PyCallbackIOReader(handle.read))
+        except RuntimeError as error:  # FAISS's own checks of what it reads
+            raise damaged(Path(handle.name), f"FAISS cannot read it: "
+                                             f"{faiss_reason(error)}") from None
+        if index.d != bits or index.ntotal != len(ids):
+            raise damaged(Path(handle.name), f"it holds {index.ntotal} codes of {index.d} bits, "
+                                             f"not {len(ids)} of {bits}")
         return cls(bits, index, np.asarray(ids))
 
     def prepare(self, radius: int) -> None:
@@ -127,3 +145,32 @@ class RangeSearchBackend(FaissBackend):
     def next_radius(self, radius: int) -> int:
         """The next radius to search after `radius`."""
         return radius + 1
+
+
+# Every binary index FAISS writes starts alike (faiss/impl/index_read.cpp): a four-character
+# type, then d (int32), code_size (int32) and ntotal (int64).
+HEADER = np.dtype([("fourcc", "S4"), ("d", "<i4"), ("code_size", "<i4"), ("ntotal", "<i8")])
+
+
+def check_header(handle, codes: int) -> None:
+    """The index file's first bytes against the id map: as many codes, of d bits in d/8
+    bytes (a flipped byte there would otherwise surface only when the backend is used)."""
+    raw = handle.read(HEADER.itemsize)
+    handle.seek(0)
+    if len(raw) < HEADER.itemsize:
+        raise damaged(Path(handle.name), f"it is {len(raw)} bytes, shorter than a FAISS header")
+    header = np.frombuffer(raw, dtype=HEADER)[0]
+    if not header["fourcc"].startswith(b"IB"):
+        raise damaged(Path(handle.name), f"it does not start as a FAISS binary index "
+                                         f"({bytes(header['fourcc'])!r})")
+    if header["d"] != 8 * header["code_size"] or header["ntotal"] != codes:
+        raise damaged(Path(handle.name), f"its header says {header['ntotal']} codes of "
+                                         f"{header['d']} bits in {header['code_size']} bytes; "
+                                         f"the id map holds {codes}")
+
+
+def faiss_reason(error: RuntimeError) -> str:
+    """FAISS's message without its source location and stack: the check that failed."""
+    text = str(error)
+    text = text.split("Error: ", 1)[-1].strip()
+    return text.splitlines()[0][:120] if text else "no reason given"

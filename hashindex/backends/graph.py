@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from hashindex.array_files import load_array
 from hashindex.backends.options import GraphBuildOptions, GraphSearchOptions
 from hashindex.bitops import code_words, popcount
 from hashindex.errors import HashIndexError
@@ -91,7 +92,7 @@ class GraphBackend(Backend):
     @staticmethod
     def open_files(directory: Path) -> tuple:
         """Every array memory-mapped now: a reader keeps the build it opened."""
-        return tuple(np.load(directory / name, mmap_mode="r") for name in GRAPH_FILES)
+        return tuple(load_array(directory / name) for name in GRAPH_FILES)  # headers checked
 
     @classmethod
     def from_files(cls, files: tuple, bits: int):

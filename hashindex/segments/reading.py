@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashindex.array_files import check_row_ids, load_array
 from hashindex.backends import BACKENDS
 from hashindex.errors import HashIndexError
 from hashindex.search_backend import Backend, Candidates, empty_candidates, search_backend
@@ -60,10 +61,12 @@ def open_segments(root: Path, manifest: IndexManifest) -> list[OpenSegment]:
                 f"index file {folder / TABLE_DIR} holds {table.table.documents} documents but "
                 f"the manifest says {record.rows}; rebuild the index"
             )
-        vectors = (VectorStore.load(folder / VECTORS_DIR) if manifest.store_embeddings
-                   else None)
-        deleted = (np.load(root / record.deletions) if record.deletions
-                   else np.zeros(0, dtype=np.int64))
+        vectors = (VectorStore.load(folder / VECTORS_DIR, record.rows, manifest.dimension)
+                   if manifest.store_embeddings else None)
+        deleted = np.zeros(0, dtype=np.int64)
+        if record.deletions:
+            deleted = load_array(root / record.deletions, ndim=1, mmap=False)
+            check_row_ids(root / record.deletions, deleted, record.rows)
         if len(deleted) != record.deleted:
             raise HashIndexError(f"index file {root / record.deletions} lists {len(deleted)} "
                                  f"deleted rows but the manifest says {record.deleted}")

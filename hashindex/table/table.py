@@ -16,10 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from hashindex.array_files import check_row_ids, damaged, load_array
 from hashindex.codes import code_bytes as bytes_for_bits
 from hashindex.codes import hamming_ball_masks
 from hashindex.store.layout import SUBSTRING_FILES, TABLE_FILES, row_id_bytes
-from hashindex.table.keys import codes_to_keys, find_runs, keys_to_codes, sort_order
+from hashindex.table.keys import (
+    SINGLE_WORD_DTYPES,
+    codes_to_keys,
+    find_runs,
+    key_width,
+    keys_to_codes,
+    sort_order,
+)
 from hashindex.table.substrings import SubstringIndex, ranges_index
 
 # Below one distinct code per 16-bit substring value the substring index is mostly empty
@@ -91,12 +99,23 @@ class HashTable:
 
     @classmethod
     def load(cls, directory: Path, bits: int, mmap: bool = True) -> HashTable:
-        mode = "r" if mmap else None
-        keys, rows = (np.load(directory / name, mmap_mode=mode) for name in TABLE_FILES)
+        """The table's arrays, each checked as it is opened (array_files.py): keys and rows
+        of the dtypes and shapes `bits` makes, every row id below the row count."""
+        code_bytes = bytes_for_bits(bits)
+        words = -(-code_bytes // 8)
+        keys_path, rows_path = (directory / name for name in TABLE_FILES)
+        keys = load_array(keys_path, mmap=mmap, ndim=1 if words == 1 else 2,
+                          dtypes=(SINGLE_WORD_DTYPES[key_width(code_bytes)],))
+        if keys.ndim == 2 and keys.shape[1] != words:
+            raise damaged(keys_path, f"its keys have {keys.shape[1]} words, not the {words} of "
+                                     f"{bits}-bit codes")
+        rows = load_array(rows_path, mmap=mmap, ndim=1, rows=len(keys),
+                          dtypes=(np.uint32, np.uint64))
+        check_row_ids(rows_path, rows, len(rows))
         substrings = None
         if all((directory / name).is_file() for name in SUBSTRING_FILES):
-            substrings = SubstringIndex(
-                *(np.load(directory / name, mmap_mode=mode) for name in SUBSTRING_FILES))
+            substrings = SubstringIndex(*(load_array(directory / name, mmap=mmap, ndim=ndim)
+                                          for name, ndim in zip(SUBSTRING_FILES, (3, 2))))
         return cls(bits, keys if keys.ndim == 1 else keys.T, rows, substrings=substrings)
 
     @property

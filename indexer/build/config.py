@@ -19,10 +19,29 @@ from hashindex.embedding.runtimes import (
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant, reads_tokens
 from hashindex.options import Options
+from hashindex.validation import (
+    FLAG,
+    INTEGER,
+    OPTIONAL_PATH,
+    OPTIONAL_TEXT,
+    PATH,
+    TEXT,
+    check_arguments,
+)
 from hashindex.vectors import VECTOR_DTYPES
-from indexer.documents import ColumnOptions
+from indexer.documents import ColumnOptions, column_options
 
 ENGINES = ("local", "ray")
+ARGUMENT_KINDS = {  # checked as a BuildConfig is made
+    "input": PATH, "out": PATH, "format": OPTIONAL_TEXT, "model": PATH,
+    "embed_backend": TEXT, "quantize": TEXT, "device": TEXT, "embed_threads": INTEGER,
+    "embed_workers": INTEGER, "max_tokens": INTEGER, "variant": TEXT, "bits": INTEGER,
+    "encoder": OPTIONAL_PATH, "backend": TEXT, "backend_options": ((dict,), "a dict"),
+    "substring_index": FLAG, "store_embeddings": FLAG, "vector_dtype": TEXT,
+    "shard_rows": INTEGER, "engine": TEXT, "ray_address": OPTIONAL_TEXT,
+    "batch_rows": INTEGER, "embed_batch_size": INTEGER, "overwrite": FLAG,
+    "cache_dir": OPTIONAL_PATH, "use_cache": FLAG, "show_progress": FLAG,
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,12 @@ class BuildConfig:
     use_cache: bool = True
     show_progress: bool = True
 
+    def __post_init__(self):
+        """Each argument's kind, where it enters (a Python caller's; the CLI's are typed), and
+        `columns` given as a mapping made a ColumnOptions."""
+        object.__setattr__(self, "columns", column_options(self.columns, "BuildConfig"))
+        check_arguments("BuildConfig", vars(self), ARGUMENT_KINDS)
+
     @property
     def quantization(self) -> str:
         """`quantize` made concrete for the runtime (auto: int8 where it takes it)."""
@@ -74,6 +99,10 @@ class BuildConfig:
         check_bits(self.bits)
         if self.device not in ("cpu", "cuda"):
             raise HashIndexError(f"--device {self.device!r}: choose cpu or cuda")
+        if self.device != "cpu" and self.columns.embedding_column is not None:
+            raise HashIndexError(f"--device {self.device} is where the text model runs, and "
+                                 "precomputed embeddings (--embedding-column) need none; drop "
+                                 "--device")
         check_embedding_settings(self.embed_backend, self.quantize, self.device,
                                  self.embed_workers)
         if self.max_tokens < 0:

@@ -56,11 +56,57 @@ class JsonlReader(Reader):
             yield to_table(rows, numbers, self.path)
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def to_table(rows: list[dict], lines: list[int], path) -> pa.Table:
     try:
         return pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise mixed_types(rows, lines, path, error) from None
+    except (UnicodeEncodeError, OverflowError):  # JSON holds what Arrow cannot
+        raise unstorable_value(rows, lines, path) from None
+
+
+def unstorable(value) -> str | None:
+    """Why JSON's value cannot be stored (a lone surrogate, an integer beyond int64), or
+    None; nested lists and objects are searched."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            escape = "\\u" + f"{ord(value[error.start]):04x}"
+            return (f"holds the lone surrogate escape {escape}, which is no character; "
+                    "fix or drop that escape")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            return (f"holds the integer {value}, beyond the 64-bit range; write it as a string "
+                    "(in quotes) or a float")
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        why = unstorable(key) if isinstance(key, str) else None
+        if why is None:
+            why = unstorable(item)
+        if why is not None:
+            return why
+    return None
+
+
+def unstorable_value(rows: list[dict], lines: list[int], path) -> HashIndexError:
+    """Name the line and field of the first value Arrow cannot store."""
+    for row, line in zip(rows, lines):
+        for name, value in row.items():
+            why = unstorable(name)
+            if why is not None:
+                return HashIndexError(f"{path}: line {line}: a field name {why}")
+            why = unstorable(value)
+            if why is not None:
+                return HashIndexError(f"{path}: line {line}, field {name!r} {why}")
+    return HashIndexError(f"{path}: lines {lines[0]}–{lines[-1]} hold a value that cannot be "
+                          "stored (a lone surrogate or an integer beyond 64 bits)")
 
 
 def kind(value) -> str:
