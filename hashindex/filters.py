@@ -120,6 +120,10 @@ def parse_where(clauses: list[str] | tuple[str, ...]) -> dict:
             raise HashIndexError(f"--where {clause!r}: write COL=VALUE, COL>=VALUE, "
                                  "COL<=VALUE, COL>VALUE or COL<VALUE")
         column, operator, text = match.group(1), WHERE_OPERATORS[match.group(2)], match.group(3)
+        if text.strip()[0] in "<>=!":  # `year>>2`, `year==2`, `year=>2`: a mistyped operator
+            raise HashIndexError(f"--where {clause!r}: the value {text.strip()!r} starts with "
+                                 "an operator; write one of =, >=, <=, >, <, and put a value "
+                                 f"that starts with one in JSON quotes ('\"{text.strip()}\"')")
         value = where_value(text.strip())
         if operator == "eq":
             if isinstance(spec.get(column), dict):

@@ -78,6 +78,9 @@ def usage_error(error: click.exceptions.UsageError, debug: bool = False):
 
 
 def fail(message: str, code: int, debug: bool):
+    from hashindex.app.cli.progress import end_progress_lines
+
+    end_progress_lines()
     if debug:
         traceback.print_exc()
     click.echo(f"error: {message}", err=True)

@@ -43,12 +43,7 @@ def bench(dataset, label_column, text_column, embedding_column, input_format, mo
     from indexer.bench.datasets import DATASETS, UserDataset
     from indexer.bench.run import DEFAULT_METHODS, BenchConfig, run_bench
 
-    try:
-        bits = [int(b) for b in bits_list.split(",") if b.strip()]
-    except ValueError:
-        raise HashIndexError(f"--bits {bits_list!r} must be comma-separated integers") from None
-    if not bits:
-        raise HashIndexError("--bits lists no code length; pass e.g. --bits 32,64")
+    bits = code_lengths(bits_list)
     if methods is None:
         chosen = list(DEFAULT_METHODS)
     else:
@@ -67,3 +62,23 @@ def bench(dataset, label_column, text_column, embedding_column, input_format, mo
                          show_progress=not quiet)
     folder = run_bench(config)
     click.echo((folder / "report.md").read_text())
+
+
+def code_lengths(text: str) -> list[int]:
+    """--bits as integers: comma-separated, each once, no empty item (`16,16,` is a typo,
+    not a request to run 16 bits twice)."""
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise HashIndexError("--bits lists no code length; pass e.g. --bits 32,64")
+    if not all(items):
+        raise HashIndexError(f"--bits {text!r} has an empty item; write comma-separated code "
+                             "lengths, e.g. --bits 32,64")
+    try:
+        bits = [int(item) for item in items]
+    except ValueError:
+        raise HashIndexError(f"--bits {text!r} must be comma-separated integers") from None
+    repeated = sorted({b for b in bits if bits.count(b) > 1})
+    if repeated:
+        raise HashIndexError(f"--bits {text!r} lists {', '.join(map(str, repeated))} more than "
+                             "once; name each code length once")
+    return bits

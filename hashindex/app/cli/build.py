@@ -141,6 +141,9 @@ def build_configs(input_path, out, flags):
                              f"{', '.join(VARIANTS)}")
     columns = ColumnOptions(flags["text_column"], id_column, flags["embedding_column"],
                             flags["skip_empty"])
+    encoder_model = encoder_settings(flags) if flags["encoder"] else None
+    if encoder_model is not None:  # the encoder decides what it was trained as
+        flags = {**flags, "bits": encoder_model.bits, "variant": encoder_model.variant}
     config = BuildConfig(
         input=input_path, out=out, format=flags["input_format"], columns=columns,
         model=flags["model"] or DEFAULT_MODEL, embed_backend=flags["embed_backend"],
@@ -148,7 +151,8 @@ def build_configs(input_path, out, flags):
         embed_threads=flags["embed_threads"], embed_workers=flags["embed_workers"],
         max_tokens=flags["max_tokens"],
         variant=flags["variant"], bits=flags["bits"],
-        variant_options=variant_options(flags["variant"], flags["options"]),
+        variant_options=(encoder_model.options if encoder_model is not None
+                         else variant_options(flags["variant"], flags["options"])),
         encoder=flags["encoder"], backend=flags["backend"],
         backend_options=BACKENDS[flags["backend"]].parse(flags["backend_options"]),
         substring_index=flags["substring_index"], store_embeddings=store_embeddings,
@@ -166,6 +170,41 @@ def build_configs(input_path, out, flags):
                                                  "seed": "pass --seed"})
     training.update({k: flags[k] for k in ("epochs", "seed") if flags[k] is not None})
     return config, TrainConfig(show_progress=not flags["quiet"], **training)
+
+
+def encoder_settings(flags):
+    """--encoder's ModelConfig; --bits, --variant and --option given beside it must agree
+    with it (a reused encoder is not retrained: a flag it would ignore is refused)."""
+    from click.core import ParameterSource
+
+    from hashindex.model_io import read_model_config
+    from hashindex.models.config import ModelConfig
+    from hashindex.options import parse_pairs
+
+    encoder = flags["encoder"]
+    saved = ModelConfig.from_dict(read_model_config(encoder)["model"])
+    context = click.get_current_context()
+
+    def given(name):
+        return context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+    def refuse(flag, shown, own):
+        raise HashIndexError(f"{shown} disagrees with --encoder {encoder}, which was trained "
+                             f"with {own}; drop {flag} or train a new encoder (leave out "
+                             "--encoder)")
+
+    if given("bits") and flags["bits"] != saved.bits:
+        refuse("--bits", f"--bits {flags['bits']}", f"{saved.bits} bits")
+    if given("variant") and flags["variant"] != saved.variant:
+        refuse("--variant", f"--variant {flags['variant']}", f"variant {saved.variant}")
+    asked = parse_pairs(VARIANTS[saved.variant].options, list(flags["options"]), "--option",
+                        f"--encoder {encoder}'s variant {saved.variant}")
+    own = saved.options.to_dict()
+    for key, value in asked.items():
+        value = list(value) if isinstance(value, tuple) else value
+        if value != own[key]:
+            refuse("--option", f"--option {key}={value}", f"{key}={own[key]}")
+    return saved
 
 
 def print_build_summary(report) -> None:

@@ -69,9 +69,11 @@ def add(index_path, input_path, upsert, input_format, text_column, id_column, em
               help="Fail (deleting nothing) when an id is not in the index.")
 def delete(index_path, ids, ids_file, strict):
     """Delete documents from INDEX by ID (tombstones: `compact` reclaims their space)."""
+    from hashindex.app.cli.arguments import utf8_texts
+    from hashindex.engine import read_index_encoder
     from hashindex.segments.writer import IndexWriter
 
-    wanted = list(ids)
+    wanted = utf8_texts(ids, "ID")
     if ids_file:
         try:
             text = Path(ids_file).read_text(encoding="utf-8")
@@ -81,6 +83,7 @@ def delete(index_path, ids, ids_file, strict):
     if not wanted:
         raise HashIndexError("no ids to delete: pass IDs or --ids FILE")
     with IndexWriter(index_path) as writer:
+        read_index_encoder(writer.root, writer.manifest.bits)  # as every other command does
         report = writer.delete(wanted, strict=strict)
     if report.unknown:
         shown = ", ".join(report.unknown[:5]) + (", …" if len(report.unknown) > 5 else "")
@@ -95,10 +98,12 @@ def delete(index_path, ids, ids_file, strict):
 def compact(index_path):
     """Merge INDEX's segments into one, dropping deleted documents, and rebuild its table and
     second backend."""
+    from hashindex.engine import read_index_encoder
     from hashindex.segments.writer import IndexWriter, NothingToDo
 
     try:
         with IndexWriter(index_path) as writer:
+            read_index_encoder(writer.root, writer.manifest.bits)  # as every other command does
             report = writer.compact()
     except NothingToDo as note:
         click.echo(str(note))

@@ -13,9 +13,10 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def get(index_path, doc_id, as_json):
     """Print the document ID of INDEX: its text and metadata."""
+    from hashindex.app.cli.arguments import utf8_text
     from hashindex.engine import HashIndex
 
-    hit = HashIndex.open(index_path).document(doc_id)
+    hit = HashIndex.open(index_path).document(utf8_text(doc_id, "ID"))
     if as_json:
         click.echo(json.dumps({"id": hit.id, "text": hit.text, "metadata": hit.metadata},
                               ensure_ascii=False))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hashindex.app.cli.arguments import utf8_text, utf8_texts
 from hashindex.backends import BACKENDS, check_backend
 from hashindex.errors import HashIndexError
 
@@ -44,6 +45,8 @@ def query(index, text, k, radius, backend, backend_options, rerank_candidates, n
         raise HashIndexError("pass the INDEX to search (or --server URL)")
     if sum(x is not None for x in (text, queries_file, like_id)) != 1:
         raise HashIndexError("pass exactly one of a query TEXT, --queries FILE or --like ID")
+    text, like_id = utf8_text(text, "the query TEXT"), utf8_text(like_id, "--like")
+    where = utf8_texts(where, "--where")
     check_backend(backend)  # every flag before anything is opened or loaded
     knobs = BACKENDS[backend].parse(backend_options)
     from hashindex.filters import parse_where  # numpy and pyarrow: not for --help
@@ -147,8 +150,18 @@ def read_queries(path: str) -> list[str]:
     file = Path(path)
     if not file.is_file():
         raise HashIndexError(f"--queries {path} does not exist")
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise HashIndexError(f"--queries {path}: not UTF-8 text (invalid byte at offset "
+                             f"{error.start}); give a file of queries, one per line, in "
+                             "UTF-8") from None
+    if "\0" in text:
+        raise HashIndexError(f"--queries {path}: holds a NUL byte (offset "
+                             f"{raw.index(0)}): a binary file, not queries one per line")
     queries = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
