@@ -117,7 +117,7 @@ def serve(index_path, host, port, max_k, max_batch_hits, max_body_bytes, read_ti
     import uvicorn
 
     from hashindex.app.serve.app import ServeSettings, create_app
-    from hashindex.app.serve.read_timeout import PROTOCOL
+    from hashindex.app.serve.protocol import PROTOCOL
     from hashindex.engine import HashIndex
 
     HashIndex.open(index_path, verify=verify)  # the open checks, as one line, before listening

@@ -96,7 +96,7 @@ def listed(ids: list[str], shown: int = 5) -> str:
 
 class ClientGone(Exception):
     """The client stopped sending its body (read timeout) or hung up: 408, which reaches the
-    log and metrics (the client itself was answered by read_timeout.py, or is gone)."""
+    log and metrics (the client itself was answered by protocol.py, or is gone)."""
 
 
 async def read_body(request: Request, model: type[BaseModel]):

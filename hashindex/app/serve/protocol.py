@@ -1,11 +1,16 @@
-"""A read timeout for the service's HTTP connections. uvicorn times out only the idle wait
-between requests (keep-alive), never a request still arriving: a client that sent a
-Content-Length larger than its body, stopped mid-chunk or mid-headers, or connected and said
-nothing held its connection (and a slot of the server) forever. Here a connection that owes
-the server bytes and sends none for `read_timeout_s` seconds gets a 408 JSON answer (or, if it
-never began a request, nothing) and is closed. Time the server itself makes the client wait
-(reading paused while an earlier request is answered, a 100-continue not yet sent) does not
-count.
+"""The service's HTTP/1.1 connections: uvicorn's httptools protocol with what a hostile
+client needs and uvicorn lacks.
+
+A read timeout: uvicorn times out only the idle wait between requests (keep-alive), never a
+request still arriving; a client that sent a Content-Length larger than its body, stopped
+mid-chunk or mid-headers, or connected and said nothing held its connection (and a slot of the
+server) forever. Here a connection that owes the server bytes and sends none for
+`read_timeout_s` seconds gets a 408 JSON answer (or, if it never began a request, nothing) and
+is closed. Time the server itself makes the client wait (reading paused while an earlier
+request is answered, a 100-continue not yet sent) does not count.
+
+JSON errors: bytes that are not HTTP/1.1 get a 400 with a JSON body like every other error
+(uvicorn's is plain text).
 
 The timeout is the app's setting: create_app's lifespan yields {"read_timeout_s": ...} as its
 state, which uvicorn hands every connection (app_state), so `serve --workers` needs nothing
@@ -18,25 +23,34 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-PROTOCOL = "hashindex.app.serve.read_timeout:ReadTimeoutProtocol"  # uvicorn's `http` option
+PROTOCOL = "hashindex.app.serve.protocol:ServiceProtocol"  # uvicorn's `http` option
 DEFAULT_READ_TIMEOUT_S = 30.0
 
 log = logging.getLogger("hashindex.serve")
 
 
+def closing_answer(status: bytes, message: str) -> bytes:
+    """A whole HTTP answer with a JSON error body, the connection to be closed after it."""
+    body = json.dumps({"error": message}).encode()
+    return (b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n" % (status, len(body))) + body
+
+
 def timeout_answer(seconds: float) -> bytes:
-    body = json.dumps({"error": f"request: nothing arrived for {seconds:g} s before it was "
-                                "complete; send the whole request (headers and the body its "
-                                "Content-Length promises) without pausing "
-                                "(serve --read-timeout)"}).encode()
-    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)) + body
+    return closing_answer(b"408 Request Timeout", f"request: nothing arrived for {seconds:g} s "
+                          "before it was complete; send the whole request (headers and the "
+                          "body its Content-Length promises) without pausing "
+                          "(serve --read-timeout)")
 
 
-class ReadTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a timer per connection: armed while the client owes
-    bytes (from connecting, or from a request's first byte, to its last), checked against the
-    time of the last bytes received."""
+NOT_HTTP = closing_answer(b"400 Bad Request", "request: not a valid HTTP/1.1 request (its "
+                          "request line, a header or the body's framing); nothing was done")
+
+
+class ServiceProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a read timer per connection, armed while the client
+    owes bytes (from connecting, or from a request's first byte, to its last) and checked
+    against the time of the last bytes received; and JSON for what is not HTTP."""
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -72,6 +86,10 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self.owed = self.request_begun = False  # the timer, when it fires, stops itself
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(NOT_HTTP)
+        self.transport.close()
 
     def arm(self, delay_s: float) -> None:
         self.read_timer = self.loop.call_later(delay_s, self.read_timed_out)
