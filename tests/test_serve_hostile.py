@@ -205,6 +205,24 @@ def test_non_finite_numbers_are_a_422_naming_the_field(server, raw, field):
     assert answer.json()["error"].startswith(field + ":"), answer.json()
 
 
+def test_a_wrong_type_is_named_with_the_value_given(server):
+    url, _ = server
+    answer = httpx.post(url + "/search", json={"code": "00000000", "k": True}, timeout=HANG_S)
+    assert answer.json()["error"] == "k: Input should be a valid integer (got true)"
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b'{"code": "00000000", "like_id": "\\ud800"}', "surrogate pair"),
+    (b'{"code": "00000000", "like_id": "\xff"}', "UTF-8"),
+])
+def test_a_body_that_is_not_json_text_says_what_to_fix(server, raw, words):
+    url, _ = server
+    answer = httpx.post(url + "/search", content=raw, timeout=HANG_S,
+                        headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["error"].startswith("body: ")
+    assert words in answer.json()["error"], answer.json()
+
+
 def serve_refusal(index, *args) -> tuple[int, list[str]]:
     """`hashindex serve` with bad flags: its exit code and stderr lines (it must not start)."""
     result = subprocess.run([sys.executable, "-m", "hashindex.app.cli", "serve", str(index),

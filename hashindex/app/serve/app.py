@@ -8,6 +8,7 @@ field; the service keeps serving."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -107,11 +108,29 @@ async def read_body(request: Request, model: type[BaseModel]):
     except ClientDisconnect:
         raise ClientGone() from None
     except ValidationError as error:
-        first = error.errors()[0] if error.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        where += str((first.get("ctx") or {}).get("where", ""))  # inside a free-form object
-        raise BadBody(f"{where.lstrip('.') or 'body'}: "
-                      f"{first.get('msg', 'invalid request')}") from None
+        raise BadBody(validation_message(error)) from None
+
+
+def validation_message(error: ValidationError) -> str:
+    """The first problem as `field.path: what is wrong (got VALUE)`, the value as JSON."""
+    first = error.errors()[0] if error.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    where += str((first.get("ctx") or {}).get("where", ""))  # inside a free-form object
+    message = f"{where.lstrip('.') or 'body'}: {first.get('msg', 'invalid request')}"
+    given = first.get("input")
+    if where and first.get("type") != "missing" and isinstance(given, (bool, int, float, str)):
+        message += f" (got {json.dumps(given)[:60]})"  # NaN stays NaN, not null
+    for words, hint in JSON_HINTS.items():
+        if words in message:
+            message += hint
+    return message
+
+
+JSON_HINTS = {  # pydantic-core's words for a body that is not JSON text, and what to do
+    "hex escape": "; a \\uD800-\\uDFFF escape must be half of a surrogate pair (a lone one "
+                  "is not text)",
+    "invalid unicode code point": "; send the body as UTF-8",
+}
 
 
 def request_schema(schema: dict) -> dict:
