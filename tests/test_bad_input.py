@@ -142,6 +142,10 @@ BUILD_CASES = {
                                    'c,third doc\nd,fourth doc\n'), t / "out",
                              "--id-column", "doc"),
         ["q.csv", "line 3", "never closed"]),
+    "CSV with text after a closing quote": (
+        lambda t: build_args(write(t / "t.tsv", 'doc\ttext\na\tfine\nb\t"Hello," she said\n'),
+                             t / "out", "--id-column", "doc"),
+        ["t.tsv", "line 3", "text follows the closing quote"]),
     "empty id": (
         lambda t: build_args(write(t / "i.jsonl", '{"doc": "a", "text": "x y"}\n'
                                    '{"doc": " ", "text": "z w"}\n'), t / "out",

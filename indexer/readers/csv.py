@@ -65,7 +65,10 @@ def check_quotes(path, delimiter: str) -> None:
                         f"{path}: the quoted value that opens on line {start} is never closed, "
                         "so the rest of the file would be one value; close it, or double a "
                         'quote inside a quoted value ("")') from None
-                raise HashIndexError(f"{path}: line {reader.line_num}: bad quoting ({error}); "
-                                     'double a quote inside a quoted value ("")') from None
+                # pyarrow would drop the quotes and keep going: the text would not be the file's
+                raise HashIndexError(
+                    f"{path}: line {reader.line_num}: text follows the closing quote of a "
+                    f"quoted value ({error}); quote the whole value and double each quote "
+                    'inside it ("")') from None
     finally:
         csv.field_size_limit(limit)
