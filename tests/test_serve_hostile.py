@@ -141,7 +141,8 @@ def test_a_request_that_stops_arriving_is_cut_off_after_the_read_timeout(server,
     assert still_serving(url)
 
 
-def test_deleting_an_unknown_id_says_so_in_the_services_words(server):
+def test_an_unknown_id_is_a_404_in_the_services_words(server):
+    """DELETE told the client to drop --strict (a CLI flag); GET named the server's folder."""
     url, _ = server
     answer = httpx.delete(url + "/documents/no-such", timeout=HANG_S)
     assert answer.status_code == 404
@@ -153,6 +154,9 @@ def test_deleting_an_unknown_id_says_so_in_the_services_words(server):
     error = strict.json()["error"]
     assert "'ghost'" in error and "--strict" not in error and "strict" in error, error
     assert httpx.get(url + "/documents/a-1", timeout=HANG_S).status_code == 200  # not deleted
+    missing = httpx.get(url + "/documents/no-such", timeout=HANG_S)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "no document with id 'no-such' in this index"
 
 
 def new_document(**fields) -> dict:

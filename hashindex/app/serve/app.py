@@ -87,7 +87,7 @@ class BadBody(Exception):
 
 
 class NotInIndex(Exception):
-    """A delete naming a document the index does not hold: 404."""
+    """A document asked for by id that the index does not hold: 404."""
 
 
 def listed(ids: list[str], shown: int = 5) -> str:
@@ -451,10 +451,12 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
     @app.get("/documents/{doc_id:path}")
     def document(doc_id: str):
+        index = snapshot().index
         try:
-            hit = snapshot().index.document(doc_id)
-        except HashIndexError as error:
-            return JSONResponse({"error": str(error)}, status_code=404)
+            index.row_of(doc_id)
+        except HashIndexError:  # its message names the index's folder: not the client's business
+            raise NotInIndex(f"no document with id {doc_id!r} in this index") from None
+        hit = index.document(doc_id)
         return {"id": hit.id, "text": hit.text, "metadata": hit.metadata}
 
     mount_search_page(app)
