@@ -52,6 +52,19 @@ def unit_length(vectors: np.ndarray, norms: np.ndarray | None = None) -> np.ndar
     return out
 
 
+def unit_embeddings(embeddings, dim: int, what: str = "embeddings") -> np.ndarray:
+    """Documents' float32 (n, dim) rows made unit length (check_embeddings' checks, and no
+    all-zero row: it has no direction), so that their stored scores are cosines."""
+    array = check_embeddings(embeddings, dim, what)
+    norms = vector_norms(array)
+    if (norms == 0).any():
+        bad = np.flatnonzero(norms == 0)
+        raise HashIndexError(f"{what} are all zeros in {len(bad)} row(s), first at row "
+                             f"{int(bad[0])}: such a vector has no direction to compare by "
+                             "cosine; drop or fix those rows")
+    return unit_length(array, norms)
+
+
 def check_query_embedding(embedding: np.ndarray) -> np.ndarray:
     """A float query made unit length, or an error where it has no direction (zero, NaN,
     inf): a cosine to it means nothing."""

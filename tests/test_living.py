@@ -409,3 +409,17 @@ def test_a_few_added_documents_are_too_few_to_judge_drift(base):
     line = run("info", base).output
     assert "3 of 123 live documents" in line and "too few to judge" in line
     assert "consider a rebuild" not in line
+
+
+def test_documents_added_in_memory_are_stored_unit_length(base):
+    """IndexWriter.add (the service's add path) stores cosines' vectors: a vector ×1000 is
+    stored at length 1, an all-zero one is refused and nothing is committed."""
+    vector = np.random.default_rng(9).normal(size=DIM).astype(np.float32)
+    with IndexWriter(base) as writer:
+        writer.add(["big"], ["a big vector"], (1000 * vector)[None])
+        with pytest.raises(HashIndexError, match="all zeros"):
+            writer.add(["zero"], ["no direction"], np.zeros((1, DIM), np.float32))
+    index = HashIndex.open(base)
+    stored = index.vectors.rows(np.array([index.row_of("big")]))[0]
+    assert np.allclose(stored, vector / np.linalg.norm(vector), atol=0.02)
+    assert read_manifest(base).generation == 2 and len(index) == 121

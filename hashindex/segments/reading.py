@@ -63,17 +63,24 @@ def open_segments(root: Path, manifest: IndexManifest) -> list[OpenSegment]:
             )
         vectors = (VectorStore.load(folder / VECTORS_DIR, record.rows, manifest.dimension)
                    if manifest.store_embeddings else None)
-        deleted = np.zeros(0, dtype=np.int64)
-        if record.deletions:
-            deleted = load_array(root / record.deletions, ndim=1, mmap=False)
-            check_row_ids(root / record.deletions, deleted, record.rows)
-        if len(deleted) != record.deleted:
-            raise HashIndexError(f"index file {root / record.deletions} lists {len(deleted)} "
-                                 f"deleted rows but the manifest says {record.deleted}")
         out.append(OpenSegment(record, start, table, second_class.open_files(folder / FAISS_DIR),
-                               vectors, np.asarray(deleted, dtype=np.int64)))
+                               vectors, load_deletions(root, record)))
         start += record.rows
     return out
+
+
+def load_deletions(root: Path, record: Segment) -> np.ndarray:
+    """A segment's deleted local rows (sorted int64), checked against its record: row ids in
+    range, as many as the manifest says."""
+    if not record.deletions:
+        return np.zeros(0, dtype=np.int64)
+    path = root / record.deletions
+    deleted = load_array(path, ndim=1, mmap=False)
+    check_row_ids(path, deleted, record.rows)
+    if len(deleted) != record.deleted:
+        raise HashIndexError(f"index file {path} lists {len(deleted)} deleted rows but the "
+                             f"manifest says {record.deleted}")
+    return np.asarray(deleted, dtype=np.int64)
 
 
 # Segments this small (an add's, typically) are searched as one: consecutive ones get one hash

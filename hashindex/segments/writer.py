@@ -31,7 +31,7 @@ from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.model_io import read_code_encoder
 from hashindex.segments import reading
-from hashindex.segments.reading import open_segments, segment_of
+from hashindex.segments.reading import load_deletions, open_segments, segment_of
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.fsutil import path_error, write_new_file
 from hashindex.store.generations import commit
@@ -50,6 +50,7 @@ from hashindex.store.lock import WriterLock
 from hashindex.store.manifest import IndexManifest, Segment, read_manifest
 from hashindex.store.pending import PendingChange, recover
 from hashindex.store.shards import CODE_COLUMN, ID_COLUMN, RESERVED_COLUMNS, ShardReader
+from hashindex.validation import unit_embeddings
 
 HISTORY_KEPT = 100  # the last commits a manifest lists
 # More small segments than this after an add are merged into one (merge_small). Searching them
@@ -139,7 +140,7 @@ class IndexWriter:
             start = 0
             for record in self.manifest.segments:
                 if record.deletions:
-                    live[start + np.load(self.root / record.deletions)] = False
+                    live[start + load_deletions(self.root, record)] = False
                 start += record.rows
             self._live = live
         return self._live
@@ -168,15 +169,12 @@ class IndexWriter:
         trained encoder (a sequence variant's from their `tokens`: (token embeddings,
         counts)), as one new segment. Returns (the segment, documents replaced)."""
         ids = [str(i) for i in ids]
-        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if not ids:
             raise HashIndexError("no documents to add")
+        embeddings = unit_embeddings(embeddings, self.manifest.dimension, "the embeddings")
         if len(texts) != len(ids) or len(embeddings) != len(ids):
             raise HashIndexError(f"{len(ids)} ids, {len(texts)} texts and {len(embeddings)} "
                                  "embeddings: give one of each per document")
-        if embeddings.ndim != 2 or embeddings.shape[1] != self.manifest.dimension:
-            raise HashIndexError(f"embeddings of shape {embeddings.shape}; this index holds "
-                                 f"{self.manifest.dimension}-dimensional ones")
         seen: dict[str, int] = {}
         for position, doc in enumerate(ids):
             if not doc.strip():
@@ -282,8 +280,7 @@ class IndexWriter:
         for number in np.unique(owner):
             record = segments[number]
             local = rows[owner == number] - starts[number]
-            old = (np.load(self.root / record.deletions) if record.deletions
-                   else np.zeros(0, np.int64))
+            old = load_deletions(self.root, record)
             merged = np.union1d(old, local).astype(np.int64)
             relative = deletions_file(record.folder, manifest.generation)
             buffer = io.BytesIO()
