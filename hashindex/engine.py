@@ -21,7 +21,7 @@ import numpy as np
 from hashindex.backends import BACKENDS, check_backend
 from hashindex.bitops import code_words
 from hashindex.codes import check_bits
-from hashindex.errors import HashIndexError
+from hashindex.errors import HashIndexError, UnknownDocument
 from hashindex.filters import MetadataFilter, parse_filter
 from hashindex.model_io import read_code_encoder
 from hashindex.search_backend import Backend, Candidates, empty_candidates, search_backend
@@ -308,7 +308,7 @@ class HashIndex:
                                 if live is None or live[row]}
         row = self._rows_by_id.get(str(doc_id))
         if row is None:
-            raise HashIndexError(f"index {self.root} has no document with id {doc_id!r}")
+            raise UnknownDocument(str(doc_id), str(self.root))
         return row
 
     def stored_query(self, like: Like):

@@ -90,6 +90,8 @@ def cast_value(column: str, value, kind: pa.DataType):
     """The value as the column's type (a Python scalar), or a one-line error naming it."""
     if value is None or isinstance(value, (dict, list)):
         raise HashIndexError(f"filter.{column}: {value!r} is not a value to compare with")
+    if isinstance(value, bool) != pa.types.is_boolean(kind):  # arrow casts True to 1 and back
+        raise HashIndexError(f"filter.{column}: {value!r} is not a {kind} (the column's type)")
     try:
         return pa.array([value]).cast(kind).to_pylist()[0]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):

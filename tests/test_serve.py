@@ -67,7 +67,7 @@ def test_search_equals_a_local_query(service):
     ({"text": "x", "k": 5000}, 400, "use 1 to 1000"),
     ({"text": "x", "code": "00"}, 400, "exactly one of text, embedding, code or like_id"),
     ({}, 400, "exactly one of text, embedding, code or like_id"),
-    ({"like_id": "nope"}, 400, "no document with id 'nope'"),
+    ({"like_id": "nope"}, 404, "no document with id 'nope'"),
     ({"text": "x", "filter": {"colour": "red"}}, 400, "no metadata column 'colour'"),
     ({"text": "x", "filter": {"n": "many"}}, 400, "filter.n: 'many' is not a int64"),
     ({"text": "x", "filter": {"n": {"above": 3}}}, 400, "a range takes gt, gte, lt, lte"),

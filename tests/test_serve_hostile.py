@@ -252,9 +252,6 @@ def test_bad_serve_flags_are_one_line_naming_the_flag(server, args, words):
     assert words in lines[0] and "--port" not in lines[0], lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason="ef_search has no upper bound in hashindex/backends/"
-                   "options.py (outside the service): FAISS's int overflows, the graph walk "
-                   "allocates the whole beam (issue #29)")
 @pytest.mark.parametrize("backend", ["hnsw", "graph"])
 def test_a_search_knob_beyond_what_the_backend_can_take_is_a_4xx(server, backend):
     url, _ = server
@@ -262,3 +259,31 @@ def test_a_search_knob_beyond_what_the_backend_can_take_is_a_4xx(server, backend
         "code": "00000000", "backend": backend, "backend_options": {"ef_search": 1 << 40}})
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
     assert "ef_search" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("path, body, words", [
+    ("/search", {"code": "00000000", "filter": {"year": True}}, "filter.year: True is not a"),
+    ("/documents", {"documents": [new_document(metadata={"year": True})]},
+     "column 'year' holds bool values"),
+])
+def test_true_is_not_a_number(server, path, body, words):
+    """A filter {"year": true} was read as year 1, and metadata {"year": true} stored as 1."""
+    url, _ = server
+    answer = httpx.post(url + path, json=body, timeout=HANG_S)
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
+    assert words in answer.json()["error"], answer.json()
+    assert httpx.get(url + "/documents/new-0", timeout=HANG_S).status_code == 404  # not added
+
+
+@pytest.mark.parametrize("path, body, prefix", [
+    ("/search", {"like_id": "no-such"}, ""),
+    ("/search/batch", {"queries": [{"code": "00000000"}, {"like_id": "no-such"}]},
+     "queries[1]: "),
+])
+def test_an_unknown_like_id_is_a_404_that_leaves_the_folder_out(server, path, body, prefix):
+    """It was a 400 whose message held the server's index folder."""
+    url, folder = server
+    answer = httpx.post(url + path, json=body, timeout=HANG_S)
+    assert answer.status_code == 404, (answer.status_code, answer.text)
+    assert answer.json()["error"] == f"{prefix}no document with id 'no-such' in this index"
+    assert str(folder) not in answer.text

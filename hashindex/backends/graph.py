@@ -109,7 +109,7 @@ class GraphBackend(Backend):
         if len(self.offsets) <= 1:
             return empty_candidates(False, max_radius)
         options = options or GraphSearchOptions()
-        ef = max(options.ef_search, k)
+        ef = min(max(options.ef_search, k), len(self.offsets) - 1)  # never wider than the rows
         by_vectors = options.walk == "vectors" or (
             options.walk == "auto" and embedding is not None and self.vectors is not None
             and getattr(self.vectors, "scales", None) is not None)

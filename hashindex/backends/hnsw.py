@@ -23,6 +23,7 @@ class HNSWBackend(FaissBackend):
             return empty_candidates(self.exact, max_radius)
         from hashindex.backends.options import HNSWSearchOptions
 
+        k = min(k, self.index.ntotal)  # FAISS takes an int: a k past the rows gains nothing
         self.index.hnsw.efSearch = max((options or HNSWSearchOptions()).ef_search, k)
         query = np.asarray(query_code, dtype=np.uint8).reshape(1, -1)
         labels, distances, radius = self.knn_within(query, k, max_radius)

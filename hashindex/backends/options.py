@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from hashindex.options import Options, option
 
+MAX_BEAM = 1 << 16  # a beam wider than this holds more than any search needs (and FAISS's
+# int would overflow long before a beam of 2**31)
+
 
 @dataclass(frozen=True)
 class NoOptions(Options):
@@ -43,25 +46,28 @@ class IVFBuildOptions(Options):
 
 @dataclass(frozen=True)
 class IVFSearchOptions(Options):
-    nprobe: int = option(16, "lists scanned per query (more: better recall, slower)", low=1)
+    nprobe: int = option(16, "lists scanned per query (more: better recall, slower)", low=1,
+                         high=1 << 20)
 
 
 @dataclass(frozen=True)
 class HNSWBuildOptions(Options):
     neighbours: int = option(32, "graph neighbours per node (HNSW's M)", low=2, high=512)
-    ef_construction: int = option(40, "candidate list size while building", low=1)
+    ef_construction: int = option(40, "candidate list size while building", low=1,
+                                  high=MAX_BEAM)
 
 
 @dataclass(frozen=True)
 class GraphBuildOptions(Options):
     neighbours: int = option(32, "graph neighbours per node (HNSW's M)", low=2, high=512)
-    ef_construction: int = option(200, "candidate list size while building", low=1)
+    ef_construction: int = option(200, "candidate list size while building", low=1,
+                                  high=MAX_BEAM)
 
 
 @dataclass(frozen=True)
 class GraphSearchOptions(Options):
     ef_search: int = option(64, "beam width per query: the candidates re-ranked (at least k "
-                            "or the re-rank budget is used)", low=1)
+                            "or the re-rank budget is used)", low=1, high=MAX_BEAM)
     walk: str = option("auto", "what the beam compares: codes (Hamming distance), vectors "
                        "(the float query against the stored int8 vectors: a narrower beam "
                        "for the same recall), auto (vectors where the index stores int8 "
@@ -71,4 +77,5 @@ class GraphSearchOptions(Options):
 
 @dataclass(frozen=True)
 class HNSWSearchOptions(Options):
-    ef_search: int = option(64, "candidate list size per query (at least k is used)", low=1)
+    ef_search: int = option(64, "candidate list size per query (at least k is used)", low=1,
+                            high=MAX_BEAM)

@@ -171,6 +171,10 @@ class IndexWriter:
         ids = [str(i) for i in ids]
         if not ids:
             raise HashIndexError("no documents to add")
+        shape = np.shape(embeddings)
+        if len(shape) != 2 or shape[1] != self.manifest.dimension:
+            raise HashIndexError(f"embeddings of shape {shape}; this index holds "
+                                 f"{self.manifest.dimension}-dimensional ones")
         embeddings = unit_embeddings(embeddings, self.manifest.dimension, "the embeddings")
         if len(texts) != len(ids) or len(embeddings) != len(ids):
             raise HashIndexError(f"{len(ids)} ids, {len(texts)} texts and {len(embeddings)} "

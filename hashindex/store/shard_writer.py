@@ -53,7 +53,11 @@ class ShardWriter:
             if field.name not in metadata.column_names:
                 columns[field.name] = pa.nulls(len(ids), field.type)
                 continue
+            given = metadata.column(field.name).type
             try:
+                if (pa.types.is_boolean(given) != pa.types.is_boolean(field.type)
+                        and not pa.types.is_null(given)):
+                    raise pa.ArrowInvalid("true/false is not a number")  # arrow would cast it
                 columns[field.name] = metadata.column(field.name).cast(field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 raise HashIndexError(

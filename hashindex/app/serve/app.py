@@ -38,7 +38,7 @@ from hashindex.app.serve.schema import (
     result_json,
 )
 from hashindex.app.serve.snapshots import ServingState, Snapshot
-from hashindex.errors import HashIndexError
+from hashindex.errors import HashIndexError, UnknownDocument
 from hashindex.store.lock import WriterBusy
 
 log = logging.getLogger("hashindex.serve")
@@ -211,6 +211,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         return JSONResponse({"error": str(error)},
                             status_code=409 if isinstance(error, WriterBusy) else 400)
 
+    @app.exception_handler(UnknownDocument)
+    async def unknown_document(request: Request, error: UnknownDocument):
+        return JSONResponse({"error": error.public}, status_code=404)
+
     @app.exception_handler(WritesOff)
     async def writes_off(request: Request, error: WritesOff):
         return JSONResponse({"error": "this service is read-only; start it with "
@@ -317,6 +321,8 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         for position, query in enumerate(body.queries):
             try:
                 checked.append(check_body(query, current))
+            except UnknownDocument as error:
+                raise error.at(f"queries[{position}]: ") from None
             except HashIndexError as error:
                 raise HashIndexError(f"queries[{position}]: {error}") from None
         hits = sum(query.k for query in body.queries)
@@ -337,6 +343,8 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
             try:
                 results.append(await answer(current, query, search_request,
                                             time.perf_counter(), embedded.get(position)))
+            except UnknownDocument as error:
+                raise error.at(f"queries[{position}]: ") from None
             except HashIndexError as error:
                 raise HashIndexError(f"queries[{position}]: {error}") from None
         total = time.perf_counter() - started
@@ -451,12 +459,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
     @app.get("/documents/{doc_id:path}")
     def document(doc_id: str):
-        index = snapshot().index
-        try:
-            index.row_of(doc_id)
-        except HashIndexError:  # its message names the index's folder: not the client's business
-            raise NotInIndex(f"no document with id {doc_id!r} in this index") from None
-        hit = index.document(doc_id)
+        hit = snapshot().index.document(doc_id)  # an unknown id: 404 (unknown_document)
         return {"id": hit.id, "text": hit.text, "metadata": hit.metadata}
 
     mount_search_page(app)
