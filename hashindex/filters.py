@@ -92,9 +92,18 @@ def cast_value(column: str, value, kind: pa.DataType):
         raise HashIndexError(f"filter.{column}: {value!r} is not a value to compare with")
     if isinstance(value, bool) != pa.types.is_boolean(kind):  # arrow casts True to 1 and back
         raise HashIndexError(f"filter.{column}: {value!r} is not a {kind} (the column's type)")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if pa.types.is_floating(kind):
+            value = float(value)  # any integer is a number to compare with
+        elif pa.types.is_integer(kind):  # made as the column's type: uint64's 2**63 fits
+            try:
+                return pa.array([value], type=kind).to_pylist()[0]
+            except (OverflowError, pa.ArrowInvalid):  # 2**70 was an internal OverflowError
+                raise HashIndexError(f"filter.{column}: {value} does not fit the column's "
+                                     f"type {kind}") from None
     try:
         return pa.array([value]).cast(kind).to_pylist()[0]
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError):
         raise HashIndexError(f"filter.{column}: {value!r} is not a {kind} (the column's "
                              "type)") from None
 
