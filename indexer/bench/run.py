@@ -3,6 +3,7 @@ asked, and hand the figures to the report (report.py)."""
 
 from __future__ import annotations
 
+import errno
 import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -134,15 +135,21 @@ def run_bench(config: BenchConfig, embedder=None) -> Path:
 
 
 def check_out_folder(out: Path) -> None:
-    """--out must be a folder we can write into: checked before minutes of benchmarking."""
+    """--out must be a folder we can write into: checked before minutes of benchmarking, but
+    made only when the report is written, so a bench refused or failed on its dataset leaves no
+    empty folder behind. Checked on the nearest folder that exists: it must be a folder we may
+    write into."""
+    from hashindex.store.fsutil import path_error
+
     if out.exists() and not out.is_dir():
         raise HashIndexError(f"--out {out} is a file, not a folder; choose a folder for the report")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        from hashindex.store.fsutil import path_error
-
-        raise path_error(error, f"--out {out}") from None
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise path_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(out)),
+                         f"--out {out}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise path_error(PermissionError(errno.EACCES, os.strerror(errno.EACCES),
+                                         str(existing)), f"--out {out}")
 
 
 def check_split_size(documents: int, bits: int, what: str) -> None:
