@@ -23,6 +23,7 @@ from hashindex.validation import (
     OPTIONAL_PATH,
     OPTIONAL_TEXT,
     PATH,
+    check_argument,
     check_arguments,
 )
 from indexer.build.checks import check_input
@@ -78,6 +79,7 @@ def add_documents(config: AddConfig, *, embedder=None) -> AddReport:
     """Embed, encode and write INPUT's documents as a new segment of the index, and commit.
     Ids already in the index are an error unless `upsert` (then the old versions are deleted in
     the same commit). `embedder` replaces the index's text model (tests)."""
+    check_argument("add_documents", "config", config, ((AddConfig,), "an AddConfig"))
     source = check_input(config.input)
     with IndexWriter(config.index) as writer:
         index = HashIndex.open(config.index)
