@@ -64,6 +64,7 @@ TARGET = 0.95
 THRESHOLDS = (0.90, 0.95, 0.99)
 RESULTS = Path(__file__).resolve().parent / "results" / "defaults"
 OURS = "hashindex"
+PARTS = ("ours", "peers")
 SLOW_PASS_SECONDS = 20.0  # a setting whose first pass takes longer is timed once
 SETTING_BUDGET_SECONDS = 60.0  # ours: a setting projected slower than this is left out
 
@@ -80,8 +81,25 @@ class Corpus:
     source: str
 
 
-def reference_encode(texts: list[str]) -> np.ndarray:
-    """The model's fp32 vectors as SentenceTransformer.encode gives them, normalized."""
+# How each corpus's fp32 reference vectors are made. "torch": SentenceTransformer.encode
+# itself. "openvino-fp32": the same fp32 weights exported to OpenVINO, not quantized
+# (hashindex's Embedder(backend="openvino", quantize="none"), the model's own pooling and
+# normalisation): manpages is ~6.8 M tokens, over an hour of torch on a busy 2-core machine
+# against a third of that; the report states its agreement with SentenceTransformer.encode
+# on a sample (CHECK_TEXTS texts: cosine, and the exact top-10 over the corpus it gives).
+REFERENCE_RUNTIMES = {"debian-packages": "torch", "manpages": "openvino-fp32"}
+CHECK_TEXTS = 300
+
+
+def reference_encode(texts: list[str], runtime: str = "torch") -> np.ndarray:
+    """The model's fp32 vectors, normalized: as SentenceTransformer.encode gives them
+    ("torch"), or the same fp32 model through OpenVINO ("openvino-fp32")."""
+    if runtime == "openvino-fp32":
+        from hashindex.embedding.embedder import DEFAULT_MODEL, Embedder
+
+        return Embedder(DEFAULT_MODEL, backend="openvino", quantize="none",
+                        threads=os.cpu_count() or 1).embed(texts, show_progress=True
+                                                           ).astype(np.float32)
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -98,16 +116,18 @@ def reference_encode(texts: list[str]) -> np.ndarray:
         torch.set_num_threads(threads)
 
 
-def reference_vectors(name: str, texts: list[str], cache_dir: Path) -> np.ndarray:
+def reference_vectors(name: str, texts: list[str], cache_dir: Path,
+                      runtime: str = "torch") -> np.ndarray:
     """A named corpus's fp32 reference vectors, embedded once and cached (with the texts
     they belong to, so a changed corpus is embedded again)."""
     import hashlib
 
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
-    path = cache_dir / f"{name}--fp32-sentence-transformers--{digest}.npy"
+    made_by = "sentence-transformers" if runtime == "torch" else runtime
+    path = cache_dir / f"{name}--fp32-{made_by}--{digest}.npy"
     if path.is_file():
         return np.load(path)
-    vectors = reference_encode(texts)
+    vectors = reference_encode(texts, runtime)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npy")
     np.save(temporary, vectors)
@@ -148,8 +168,24 @@ def load_corpus(name: str, quick: bool, cache_dir: Path) -> Corpus:
         rng = np.random.default_rng(SEED)
         texts = [texts[i] for i in np.sort(rng.permutation(len(texts))[:3100])]
         return split(texts, reference_encode(texts), name, f"quick: 3 100 of {what}", 100)
-    vectors = reference_vectors(name, texts, cache_dir)
+    runtime = REFERENCE_RUNTIMES[name]
+    vectors = reference_vectors(name, texts, cache_dir, runtime)
+    if runtime != "torch":
+        what += "; " + reference_check(texts, vectors, runtime)
     return split(texts, vectors, name, what, QUERIES)
+
+
+def reference_check(texts: list[str], vectors: np.ndarray, runtime: str) -> str:
+    """How a reference not made by SentenceTransformer.encode agrees with it, on the first
+    CHECK_TEXTS texts of a seeded shuffle: cosine per text, and the overlap of the exact
+    top-10 over the whole corpus that each gives for those texts as queries."""
+    rows = np.sort(np.random.default_rng(SEED + 1).permutation(len(texts))[:CHECK_TEXTS])
+    torch_vectors = reference_encode([texts[i] for i in rows])
+    cosines = np.sum(torch_vectors * vectors[rows], axis=1)
+    overlap = recall(list(exact_top(vectors, torch_vectors)), exact_top(vectors, vectors[rows]))
+    return (f"reference vectors by {runtime}: against SentenceTransformer.encode on "
+            f"{CHECK_TEXTS} texts, cosine min {cosines.min():.6f} (mean {cosines.mean():.6f}), "
+            f"exact top-10 overlap {overlap:.4f}")
 
 
 # ---- timing -----------------------------------------------------------------------------
@@ -385,7 +421,37 @@ def backend_bytes(index, name: str) -> int:
 
 # ---- a corpus, end to end ---------------------------------------------------------------
 def run_corpus(corpus: Corpus, work: Path, quick: bool, peers: list[str],
-               reuse: bool = False, build_flags: list[str] = ()) -> tuple[list[dict], dict]:
+               reuse: bool = False, build_flags: list[str] = (),
+               parts: tuple[str, ...] = ("ours", "peers")) -> tuple[list[dict], dict]:
+    """Ours (the default build, then search()) and the peers on one corpus: (rows, our
+    summary). With `reuse`, each part an earlier run measured into `work` (ours.json,
+    peers.json) is taken as is; `parts` runs only some (the summary is then partial)."""
+    rows, ours = [], {}
+    if "ours" in parts:
+        rows, ours = cached(work / "ours.json", reuse,
+                            lambda: measure_ours(corpus, work, quick, reuse, build_flags))
+    if "peers" in parts:
+        found, skipped = cached(work / "peers.json", reuse,
+                                lambda: measure_peers(corpus, quick, peers))
+        rows += found
+        ours["skipped"] = skipped
+    for row in rows:
+        row["corpus"] = corpus.name
+    return rows, ours
+
+
+def cached(path: Path, reuse: bool, measure):
+    if reuse and path.is_file():
+        print(f"{path}: measured by an earlier run, taken as is", flush=True)
+        return json.loads(path.read_text())
+    result = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return result
+
+
+def measure_ours(corpus: Corpus, work: Path, quick: bool, reuse: bool,
+                 build_flags: list[str]) -> tuple[list[dict], dict]:
     from hashindex.engine import HashIndex
 
     documents = [{"id": str(i), "text": t} for i, t in enumerate(corpus.documents)]
@@ -404,21 +470,25 @@ def run_corpus(corpus: Corpus, work: Path, quick: bool, peers: list[str],
         rows, ours = run_ours(index, corpus, quick, search_bytes(index_dir), build)
     ours.update(build_wall=build_wall, stages=stages,
                 manifest_backend=index.manifest.backend, store_embeddings=index.manifest
-                .store_embeddings, skipped=[])
+                .store_embeddings)
+    return rows, ours
+
+
+def measure_peers(corpus: Corpus, quick: bool, peers: list[str]) -> tuple[list[dict], list]:
+    rows, skipped = [], []
     for name in peers:
-        peer, seconds, skipped = fit_peer(name, corpus)
+        peer, seconds, why = fit_peer(name, corpus)
         if peer is None:
-            ours["skipped"].append(skipped)
-            print(skipped, flush=True)
+            skipped.append(why)
+            print(why, flush=True)
             continue
+        nbytes = peer.nbytes()
         for row in run_peer(peer, corpus, quick):
-            row.update(bytes_per_doc=round(peer.nbytes() / len(corpus.documents), 1),
+            row.update(bytes_per_doc=round(nbytes / len(corpus.documents), 1),
                        build_s=round(seconds, 1), build_stages="")
             rows.append(row)
             print(row, flush=True)
-    for row in rows:
-        row["corpus"] = corpus.name
-    return rows, ours
+    return rows, skipped
 
 
 def run_ours_vectors(index, corpus: Corpus, quick: bool, nbytes: int, build: dict):
@@ -471,10 +541,24 @@ def versions() -> str:
     return ", ".join(found)
 
 
+def source_commit() -> str:
+    """The checkout's commit, and whether hashindex/ or indexer/ differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "hashindex", "indexer"],
+                               cwd=root, capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + (" with uncommitted changes in hashindex/ or indexer/"
+                                  if dirty.strip() else "")
+
+
 def machine() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
-            f"{platform.python_version()}, {platform.platform()}; {versions()}; command: "
-            f"`{' '.join(['python'] + sys.argv)}`")
+            f"{platform.python_version()}, {platform.platform()}; {versions()}; source: "
+            f"{source_commit()}; command: `{' '.join(['python'] + sys.argv)}`")
 
 
 def fmt(value: float, digits: int = 0) -> str:
@@ -545,7 +629,7 @@ def corpus_section(name: str, rows: list[dict], ours: dict, corpus_line: str) ->
 
 
 def write_report(out: Path, rows: list[dict], summaries: dict, corpus_lines: dict,
-                 quick: bool, seconds: float) -> None:
+                 quick: bool, seconds: float, notes: list[str] = ()) -> None:
     out.mkdir(parents=True, exist_ok=True)
     columns = ("corpus", "method", "setting", "recall@10", "qps", "bytes_per_doc", "build_s",
                "build_stages")
@@ -565,7 +649,7 @@ def write_report(out: Path, rows: list[dict], summaries: dict, corpus_lines: dic
              "- bytes/doc: the in-memory search structures (ours: every index file but the "
              "shards and the models, plus a FAISS backend built at first use; peers: the "
              "serialized index, ScaNN with its float32 reorder vectors, sign bits with them)",
-             f"- machine: {machine()}", ""]
+             f"- machine: {machine()}", *(f"- note: {n}" for n in notes), ""]
     for name, summary in summaries.items():
         lines += corpus_section(name, [r for r in rows if r["corpus"] == name], summary,
                                 corpus_lines[name])
@@ -611,8 +695,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="3 100 texts per corpus, 100 queries, few knob values")
     parser.add_argument("--out", default=None,
                         help=f"default {RESULTS} ({RESULTS}-quick with --quick)")
-    parser.add_argument("--work", default=None, help="keep the built indexes here and reuse "
-                        "them on the next run (default: a temporary folder)")
+    parser.add_argument("--work", default=None, help="keep the built indexes and each "
+                        "corpus's measurements here; the next run reuses them (default: a "
+                        "temporary folder)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="measure only these parts "
+                        "into --work (no report); a later run with the same --work reuses them")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line for the report (how the machine was, what was reused)")
     args = parser.parse_args(argv)
     import faiss
 
@@ -625,14 +714,26 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="hashindex-defaults-") as scratch:
         work = Path(args.work or scratch)
         for name in args.corpora:
-            corpus = load_corpus(name, args.quick, default_cache_dir() / "bench" / "defaults")
-            lines[name] = (f"{corpus.source}; {len(corpus.documents):,} documents, "
-                           f"{len(corpus.queries):,} held-out queries")
-            print(f"{name}: {lines[name]}", flush=True)
-            found, summaries[name] = run_corpus(corpus, work / name, args.quick, args.peers,
-                                                reuse=args.work is not None)
+            measured = work / name / "measured.json"
+            if args.work and measured.is_file():  # a corpus an earlier run measured in full
+                found, summaries[name], lines[name] = json.loads(measured.read_text())
+                print(f"{name}: measured by an earlier run ({measured}), taken as is")
+            else:
+                corpus = load_corpus(name, args.quick,
+                                     default_cache_dir() / "bench" / "defaults")
+                lines[name] = (f"{corpus.source}; {len(corpus.documents):,} documents, "
+                               f"{len(corpus.queries):,} held-out queries")
+                print(f"{name}: {lines[name]}", flush=True)
+                found, summaries[name] = run_corpus(corpus, work / name, args.quick,
+                                                    args.peers, reuse=args.work is not None,
+                                                    parts=tuple(args.only or PARTS))
+                if args.only:
+                    continue
+                measured.write_text(json.dumps([found, summaries[name], lines[name]]))
             rows += found
-    write_report(out, rows, summaries, lines, args.quick, time.perf_counter() - started)
+            # after each corpus, so that a run cut short keeps what it measured
+            write_report(out, rows, summaries, lines, args.quick,
+                         time.perf_counter() - started, args.note)
 
 
 if __name__ == "__main__":
