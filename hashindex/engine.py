@@ -1,9 +1,11 @@
-"""The query engine: query → code → Hamming ball (or a FAISS backend) → ranked documents.
+"""The query engine: query → candidates (a Hamming ball, the graph, a scan) → ranked documents.
 
-Results are ordered by Hamming distance; ties are broken by cosine similarity to the stored
-float16 embedding when the index has them and the query has an embedding (re-ranking), else by
-id. With `rerank_candidates=N` the ball is widened until it holds at least N candidates; the N
-nearest by code (ties by row) are then ranked by cosine alone: the recall-versus-speed knob.
+Hits are ordered by the score they show: the cosine to the stored vector when the index keeps
+its vectors and the query has a float (text, an embedding, a stored document), else the code
+agreement 1 − 2·distance/bits (ranked by code distance, and every answer says so). The Hamming
+distance stays a field of each hit. Which backend and how many candidates: the setting the
+index was tuned to for the request's recall target (tuning.py), unless the request names its
+own knobs; `rerank_candidates=N` gathers the N nearest codes to rank by cosine.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from hashindex.store.layout import (
 )
 from hashindex.store.manifest import IndexManifest, manifest_identity, read_manifest
 from hashindex.store.shards import ID_COLUMN, TEXT_COLUMN, ShardReader
+from hashindex.tuning import Tuning, check_target
 from hashindex.validation import FLAG, PATH, check_argument, check_query_embedding
 from hashindex.vectors import VectorStore
 
@@ -101,9 +104,19 @@ class SearchResult:
     reranked: bool
     query_code: bytes = b""
     notes: list[str] = field(default_factory=list)
+    ranking: str = "cosine"  # what the hits are ordered by: cosine, or code distance
+    setting: str = ""  # the tuned setting the request ran (empty: its own knobs)
+    tuned_recall: float | None = None  # what that setting reached at the build's tuning
     scanned: bool = False  # every code was compared (a full scan)
     filter_examined: int | None = None  # candidates checked against the metadata filter
     filter_passed: int | None = None  # of which passed
+
+
+@dataclass(frozen=True)
+class TunedChoice:
+    setting: object  # tuning.Setting, or None: the request's own knobs
+    target: float | None
+    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -113,12 +126,16 @@ class SearchRequest:
 
     k: int = 10
     max_radius: int | None = None  # None: up to the code's bits
-    rerank: bool = True  # break distance ties by cosine when the index stores embeddings
+    rerank: bool = True  # rank by cosine when the index stores embeddings (else by code)
     backend: str = "table"
     rerank_candidates: int | None = None  # gather N candidates, rank them by cosine alone
     backend_options: dict = field(default_factory=dict)  # the backend's query knobs
     knobs: object = field(default=None, compare=False, repr=False)  # the same, parsed
     where: MetadataFilter | None = None  # only rows whose metadata pass it
+    target_recall: float | None = None  # what the tuned setting was chosen for
+    setting: str = ""  # that setting, described (empty: the request's own knobs)
+    tuned_recall: float | None = None  # what it reached when the index was tuned
+    notes: tuple[str, ...] = ()  # said with every answer (a target not met, stale tuning)
 
     @property
     def wanted(self) -> int:
@@ -147,6 +164,7 @@ class HashIndex:
             stores = [segment.vectors for segment in self.segments]
             self.vectors = stores[0] if len(stores) == 1 else VectorStack(stores, starts)
         self.live = self.live_mask()  # None when no row is deleted
+        self.tuning = Tuning.from_dict(manifest.tuning) if self.vectors is not None else None
         carried = root / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE
         self._text_model = open(carried, "rb") if carried.exists() else None  # pinned, read late
         self._backends: dict[str, Backend] = {
@@ -328,9 +346,7 @@ class HashIndex:
         """(code uint8[bits/8], embedding float32[d] or None) for text, an embedding or a code;
         with encode=False an embedding's code is left None (the caller encodes many at once)."""
         if isinstance(query, str):
-            if not query.strip():
-                raise HashIndexError("the query text is empty; pass some words to search for")
-            query = self.embed_texts([query])[0]
+            query = self.embed_texts([check_query_text(query)])[0]
         if isinstance(query, CodedQuery):
             return query.code, query.embedding
         if isinstance(query, EmbeddedText):
@@ -372,16 +388,25 @@ class HashIndex:
         return self.encoder.max_tokens if self.encoder.reads_tokens else None
 
     def request(self, k: int = 10, *, max_radius: int | None = None, rerank: bool = True,
-                backend: str = "table", rerank_candidates: int | None = None,
-                backend_options: dict | None = None, filter: dict | None = None
-                ) -> SearchRequest:
+                backend: str | None = None, rerank_candidates: int | None = None,
+                backend_options: dict | None = None, filter: dict | None = None,
+                target_recall: float | None = None) -> SearchRequest:
         """A SearchRequest with every field checked against this index, before anything is
-        loaded or embedded; backend_options are merged over the index's stored defaults;
-        `filter` on metadata as hashindex/filters.py describes."""
+        loaded or embedded. Without knobs of its own (`backend_options`,
+        `rerank_candidates`) it runs the fastest setting the index was tuned to that meets
+        `target_recall` (default: the build's target), of `backend` when one is named;
+        backend_options are merged over the index's stored defaults; `filter` on metadata as
+        hashindex/filters.py describes."""
         check_integer("k", k)
         if k < 1:
             raise HashIndexError(f"k={k} must be at least 1")
-        check_backend(backend)
+        if backend is not None:
+            check_backend(backend)
+        if target_recall is not None:
+            target_recall = check_target(target_recall)
+        if backend_options is not None and not isinstance(backend_options, dict):
+            raise HashIndexError(f"backend_options must be a dict of knob: value, not a "
+                                 f"{type(backend_options).__name__} ({backend_options!r})")
         if max_radius is not None:
             check_integer("radius", max_radius)
             if not 0 <= max_radius <= self.bits:
@@ -396,13 +421,56 @@ class HashIndex:
             if self.vectors is None:
                 raise HashIndexError(
                     f"index {self.root} has no stored embeddings to re-rank with; rebuild it "
-                    "with --store-embeddings"
+                    "without --no-store-embeddings"
                 )
+        tuned = self.tuned_setting(k, backend, target_recall, rerank and not backend_options
+                                   and rerank_candidates is None)
+        notes = list(tuned.notes)
+        if tuned.setting is not None:
+            backend = tuned.setting.backend
+            backend_options = tuned.setting.backend_options
+            rerank_candidates = tuned.setting.rerank_candidates
+        backend = backend or "table"
+        if backend == "exact" and self.vectors is None:
+            raise HashIndexError(f"index {self.root} keeps no vectors for the exact backend to "
+                                 "scan; use another backend, or rebuild it without "
+                                 "--no-store-embeddings")
         stored = self.manifest.backend_options if backend == self.manifest.backend else {}
         knobs = BACKENDS[backend].query_options(stored, dict(backend_options or {}))
         where = parse_filter(filter, self.filter_columns())
+        if self.vectors is None:
+            notes.append("ranked by code distance: this index keeps no vectors (built with "
+                         "--no-store-embeddings)")
         return SearchRequest(k, max_radius, bool(rerank), backend, rerank_candidates,
-                             knobs.to_dict(), knobs, where)
+                             knobs.to_dict(), knobs, where, tuned.target,
+                             tuned.setting.describe() if tuned.setting else "",
+                             tuned.setting.recall if tuned.setting else None, tuple(notes))
+
+    def tuned_setting(self, k: int, backend: str | None, target: float | None,
+                      use: bool) -> TunedChoice:
+        """The tuned setting a request runs (None where it brings its own knobs, asks for a
+        backend the tuning did not sweep, or the index has no tuning), and what to say."""
+        tuning = self.tuning
+        if tuning is None:
+            note = (("this index has no tuning table (built without stored vectors or by an "
+                     "older hashindex): target_recall is not applied",) if target is not None
+                    else ())
+            return TunedChoice(None, None, note)
+        target = tuning.target_recall if target is None else target
+        swept = {s.backend for s in tuning.settings}
+        if not use or (backend is not None and backend not in swept):
+            return TunedChoice(None, None, ())
+        setting, note = tuning.choose(target, backend)
+        notes = [note] if note else []
+        if k > tuning.k:
+            notes.append(f"the setting was tuned for k={tuning.k}; for k={k} its budget is "
+                         f"scaled by {k / tuning.k:g}, a recall not measured")
+            setting = setting.scaled(k, tuning.k)
+        if tuning.stale(self.row_count, len(self)):
+            notes.append(f"the tuning is stale: {self.row_count - tuning.rows} rows were added "
+                         f"since it ran (over {tuning.stale_share:.0%} of the index); "
+                         "`hashindex compact` tunes it again")
+        return TunedChoice(setting, target, tuple(notes))
 
     def search(self, query, k: int = 10, **options) -> SearchResult:
         """One query (text, a float embedding, a uint8 code or Like(id)); options as in
@@ -416,9 +484,10 @@ class HashIndex:
     def run_batch(self, queries: list, request: SearchRequest) -> list[SearchResult]:
         """Many queries at once: the texts embedded in one model call, the embeddings encoded
         in one matrix product, every candidate list scored in one compiled call."""
-        texts = [q for q in queries if isinstance(q, str)]
-        if texts and any(not t.strip() for t in texts):
-            raise HashIndexError("a query text is empty; pass some words to search for")
+        if not isinstance(queries, (list, tuple)):
+            raise HashIndexError(f"queries must be a list of queries, not a "
+                                 f"{type(queries).__name__}")
+        texts = [check_query_text(q) for q in queries if isinstance(q, str)]
         liked = [self.stored_query(q) if isinstance(q, Like) else (q, None) for q in queries]
         queries, excluded = [q for q, _ in liked], [row for _, row in liked]
         embedded = iter(self.embed_texts(texts)) if texts else iter(())
@@ -462,11 +531,11 @@ class HashIndex:
 
     def result(self, candidates: Candidates, code, embedding, request: SearchRequest,
                scores: np.ndarray | None = None) -> SearchResult:
-        rows, distances, scores, reranked = self.order(candidates, embedding, request, scores)
+        rows, distances, scores, by_cosine = self.order(candidates, embedding, request, scores)
         examined, passed = candidates.filtered or (None, None)
-        notes = [] if len(candidates.rows) else [f"no document within radius {candidates.radius}"
-                                                 + (" passes the filter" if examined is not None
-                                                    else "")]
+        notes = list(request.notes) + ([] if len(candidates.rows) else [
+            f"no document within radius {candidates.radius}"
+            + (" passes the filter" if examined is not None else "")])
         if passed is not None and 0 < passed < request.k:
             notes.append(f"only {passed} documents within radius {candidates.radius} pass "
                          "the filter")
@@ -478,23 +547,35 @@ class HashIndex:
             candidates=len(candidates.rows),
             exact=candidates.exact,
             backend=request.backend,
-            reranked=reranked,
-            query_code=bytes(code),
+            reranked=by_cosine,
+            query_code=bytes(code) if code is not None else b"",
             notes=notes,
             scanned=candidates.scanned,
             filter_examined=examined,
             filter_passed=passed,
+            ranking="cosine" if by_cosine else "code distance",
+            setting=request.setting,
+            tuned_recall=request.tuned_recall,
         )
 
-    def top_rows(self, embedding: np.ndarray, request: SearchRequest
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def top_rows(self, embedding: np.ndarray, request: SearchRequest,
+                 walk_past: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows and their scores for one float32 query embedding, without reading
-        the shards: the lean path (a service or a benchmark fetches ids and text itself)."""
+        the shards: the lean path (a service or a benchmark fetches ids and text itself).
+        `walk_past`: a row the graph's walk treats as already visited (a tuning query that is
+        a stored document walks as an unseen query would, not through its own node)."""
         embedding = check_query_embedding(embedding)
         # a graph walked by the vectors needs no code: its encoding was a third of the query
         code = None if self.walks_vectors(request) else self.encoder.encode(embedding[None])[0]
-        rows, _, scores, _ = self.order(self.candidates(code, request, None, embedding),
-                                        embedding, request)
+        return self.ranked_rows(code, embedding, request, walk_past)
+
+    def ranked_rows(self, code, embedding, request: SearchRequest,
+                    walk_past: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows and their scores for a code and/or a unit float32 embedding (a
+        stored document's own, in the build's tuning)."""
+        rows, _, scores, _ = self.order(
+            self.candidates(code, request, None, embedding, walk_past=walk_past),
+            embedding, request)
         return rows, scores
 
     def walks_vectors(self, request: SearchRequest) -> bool:
@@ -509,15 +590,15 @@ class HashIndex:
                                    for part in parts)
 
     def candidates(self, code: np.ndarray | None, request: SearchRequest,
-                   excluded: int | None = None, embedding: np.ndarray | None = None
-                   ) -> Candidates:
+                   excluded: int | None = None, embedding: np.ndarray | None = None,
+                   walk_past: int | None = None) -> Candidates:
         """The backend's candidates for a code (and the float query, for a backend that reads
         vectors); under a filter (or leaving out a Like query's own row) only admitted rows,
         the search widened until `wanted` of them pass."""
         radius_cap = self.bits if request.max_radius is None else request.max_radius
         if request.where is None and excluded is None and self.live is None:
             found = search_backend(self.backend(request.backend), code, request.wanted,
-                                   radius_cap, request.knobs, embedding)
+                                   radius_cap, request.knobs, embedding, walk_past)
         else:
             admitted = (self.admitted(request.where) if request.where is not None
                         else self.live if self.live is not None
@@ -542,6 +623,10 @@ class HashIndex:
         backend = self.backend(request.backend)
         if count == 0:
             return replace(empty_candidates(backend.exact, radius_cap), filtered=(0, 0))
+        by_cosine = (request.rerank and embedding is not None and self.vectors is not None)
+        if request.backend == "exact" and by_cosine:  # a scan anyway: only the admitted rows
+            return self.scan_admitted(code, np.flatnonzero(admitted), wanted, radius_cap,
+                                      embedding)
         ask = math.ceil(wanted * total / count * 1.25)
         while ask < FILTER_SCAN_SHARE * total:
             found = search_backend(backend, code, ask, radius_cap, request.knobs, embedding)
@@ -555,15 +640,26 @@ class HashIndex:
                 found.filtered = (examined, passed)
                 return found
             ask *= 4
-        return self.scan_admitted(code, np.flatnonzero(admitted), wanted, radius_cap)
+        return self.scan_admitted(code, np.flatnonzero(admitted), wanted, radius_cap,
+                                  embedding if by_cosine else None)
 
-    def scan_admitted(self, code, rows: np.ndarray, wanted: int, radius_cap: int
-                      ) -> Candidates:
+    def scan_admitted(self, code, rows: np.ndarray, wanted: int, radius_cap: int,
+                      embedding: np.ndarray | None = None) -> Candidates:
         """Exact: every admitted row's distance; the smallest radius holding `wanted` of them
-        (ties complete), capped."""
+        (ties complete), capped. With an `embedding` the `wanted` best by cosine instead
+        (within the radius cap), ranked: what the hits are ordered by."""
         query = code_words(np.asarray(code, dtype=np.uint8)[None])
         distances = np.bitwise_count(code_words(self.all_codes()[rows]) ^ query).sum(
             axis=1, dtype=np.int64)
+        if embedding is not None:
+            scores = self.vectors.scores(rows, embedding)
+            inside = np.flatnonzero(distances <= radius_cap)
+            top = inside[np.lexsort((rows[inside], -scores[inside]))][:wanted]
+            return Candidates(rows[top], distances[top],
+                              radius=int(distances[top].max()) if len(top) else radius_cap,
+                              buckets_touched=0, documents_touched=len(rows), exact=True,
+                              scanned=True, filtered=(len(rows), len(inside)),
+                              scores=scores[top])
         radius = radius_cap
         if len(rows) > wanted:
             radius = min(radius_cap, int(np.partition(distances, wanted - 1)[wanted - 1]))
@@ -574,25 +670,27 @@ class HashIndex:
 
     def order(self, candidates: Candidates, embedding, request: SearchRequest,
               scores: np.ndarray | None = None):
-        """The k best candidates: (rows, distances, scores, reranked), ordered by distance then
-        cosine (or row), or by cosine alone with rerank_candidates. Scores come from the
-        vector matrix (hashindex/vectors.py), never from the shards (or are given)."""
+        """The k best candidates: (rows, distances, scores, by_cosine), ordered by the score
+        they show: the cosine to the stored vector (ties by row), or where there is none (no
+        vectors, a bare code, rerank=False) the code agreement, i.e. by distance. Scores come
+        from the vector matrix (hashindex/vectors.py), never from the shards (or are given)."""
         rows, distances = candidates.rows, candidates.distances
         walked = candidates.scores is not None  # ranked by the vectors already (best first)
-        use_cosine = walked or bool((request.rerank or request.rerank_candidates)
-                                    and self.vectors is not None and embedding is not None)
+        by_cosine = walked or bool(request.rerank and self.vectors is not None
+                                   and embedding is not None)
         if walked:
             scores, order = candidates.scores, np.arange(len(rows))
-        elif use_cosine:
+        elif by_cosine:
             if scores is None:
                 scores = self.vectors.scores(rows, embedding)
-            order = (np.argsort(-scores, kind="stable") if request.rerank_candidates
-                     else np.lexsort((rows, -scores, distances)))
+            order = np.lexsort((rows, -scores))
         else:
             scores = 1.0 - 2.0 * distances / self.bits
             order = np.lexsort((rows, distances))
         top = order[: request.k]
-        return rows[top], distances[top], scores[top], use_cosine
+        if by_cosine:  # an int8 vector's scale can carry a cosine a hair past 1
+            return rows[top], distances[top], np.minimum(scores[top], 1.0), by_cosine
+        return rows[top], distances[top], scores[top], by_cosine
 
     def document(self, doc_id: str) -> Hit:
         """One document by id, with its metadata (distance 0, score 1: itself)."""
@@ -622,6 +720,19 @@ def read_index_encoder(root: Path, bits: int):
         raise HashIndexError(f"{root / ENCODER_DIR} makes {encoder.bits}-bit codes but the "
                              f"manifest says {bits}; rebuild the index")
     return encoder
+
+
+def check_query_text(text: str) -> str:
+    """A query text the text model can take: some words, in characters UTF-8 can write."""
+    if not text.strip():
+        raise HashIndexError("the query text is empty; pass some words to search for")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise HashIndexError(f"the query text is not valid UTF-8 (a lone surrogate "
+                             f"{text[error.start]!r} at character {error.start}); pass text "
+                             "in UTF-8") from None
+    return text
 
 
 def check_integer(name: str, value) -> None:

@@ -80,9 +80,13 @@ def empty_candidates(exact: bool, radius: int = 0) -> Candidates:
     return Candidates(none, none.copy(), radius, 0, 0, exact)
 
 
-def search_backend(backend: Backend, code, k: int, radius_cap: int, knobs, embedding=None
-                   ) -> Candidates:
-    """backend.search, handing the float query to a backend that reads vectors."""
+def search_backend(backend: Backend, code, k: int, radius_cap: int, knobs, embedding=None,
+                   walk_past: int | None = None) -> Candidates:
+    """backend.search, handing the float query to a backend that reads vectors, and
+    `walk_past` (a row to treat as visited) to one that walks (the graph)."""
+    if walk_past is not None and getattr(backend, "walks", False):
+        return backend.search(code, k, radius_cap, knobs, embedding=embedding,
+                              walk_past=walk_past)
     if backend.reads_vectors:
         return backend.search(code, k, radius_cap, knobs, embedding=embedding)
     return backend.search(code, k, radius_cap, knobs)

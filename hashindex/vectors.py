@@ -124,6 +124,13 @@ class VectorStore:
             return score_int8(self.vectors, self.scales, rows, query)
         return np.asarray(self.vectors[rows], dtype=np.float32) @ query
 
+    def scores_all(self, query: np.ndarray) -> np.ndarray:
+        """float32 dot products of every stored vector with one float32 query (a scan)."""
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        if self.scales is not None:
+            return score_int8_all(self.vectors, self.scales, query)
+        return np.asarray(self.vectors, dtype=np.float32) @ query
+
     def scores_batch(self, rows: np.ndarray, offsets: np.ndarray,
                      queries: np.ndarray) -> np.ndarray:
         """Scores of many queries' candidates at once: rows[offsets[i]:offsets[i+1]] are query
@@ -149,6 +156,17 @@ def score_int8(vectors, scales, rows, query):
         for j in range(vectors.shape[1]):
             total += np.float32(vectors[row, j]) * query[j]
         out[i] = total * scales[row]
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def score_int8_all(vectors, scales, query):
+    out = np.empty(vectors.shape[0], dtype=np.float32)
+    for row in range(vectors.shape[0]):
+        total = np.float32(0.0)
+        for j in range(vectors.shape[1]):
+            total += np.float32(vectors[row, j]) * query[j]
+        out[row] = total * scales[row]
     return out
 
 

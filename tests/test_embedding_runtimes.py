@@ -335,9 +335,10 @@ def test_auto_quantization_is_int8_where_the_runtime_takes_it():
     def config(**changes):
         return BuildConfig(input="in.jsonl", out="out", **changes)
 
-    assert config().quantize == "auto" and config().quantization == "int8"
-    assert config(embed_backend="onnx").quantization == "int8"
-    assert config(embed_backend="torch").quantization == "none"  # torch takes no int8
+    assert config().quantize == "none" and config().quantization == "none"  # the default
+    assert config(quantize="auto").quantization == "int8"
+    assert config(embed_backend="onnx", quantize="auto").quantization == "int8"
+    assert config(embed_backend="torch", quantize="auto").quantization == "none"  # no int8
     config(embed_backend="torch").check()  # the default is valid with every runtime
     assert config(quantize="none").quantization == "none"
     assert Embedder(backend="torch", quantize="auto").quantize == "none"

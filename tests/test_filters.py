@@ -40,7 +40,7 @@ def passes(doc: dict, spec: dict) -> bool:
 
 def expected_ids(index, query, spec, k, exclude=None):
     """The unfiltered ranking of every document, filtered afterwards."""
-    everything = index.search(query, k=len(index)).hits
+    everything = index.search(query, k=len(index), backend="exact").hits
     by_id = {d["doc"]: d for d in DOCS}
     return [h.id for h in everything if h.id != exclude and passes(by_id[h.id], spec)][:k]
 
@@ -60,7 +60,7 @@ FILTERS = [
 def test_filtered_search_equals_filtering_the_full_ranking(index, spec, k):
     spec = {("id" if c == "doc" else c): v for c, v in spec.items()}
     query = DOCS[11]["text"]
-    result = index.search(query, k=k, filter=spec)
+    result = index.search(query, k=k, filter=spec, backend="exact")
     docs_spec = {("doc" if c == "id" else c): v for c, v in spec.items()}
     assert [h.id for h in result.hits] == expected_ids(index, query, docs_spec, k)
     assert result.filter_examined is not None and result.filter_passed >= len(result.hits)
@@ -74,7 +74,7 @@ def test_filtered_search_equals_filtering_the_full_ranking(index, spec, k):
 def test_any_year_range_matches_the_full_ranking(index, low, span, k, row):
     spec = {"year": {"gte": low, "lte": low + span}}
     query = DOCS[row]["text"]
-    assert [h.id for h in index.search(query, k=k, filter=spec).hits] == \
+    assert [h.id for h in index.search(query, k=k, filter=spec, backend="exact").hits] == \
         expected_ids(index, query, spec, k)
 
 
@@ -90,12 +90,13 @@ def test_filters_work_on_every_backend_and_in_batches(index):
 
 
 def test_like_searches_with_the_stored_document_and_leaves_it_out(index):
-    result = index.search(Like("d0042"), k=5)
+    result = index.search(Like("d0042"), k=5, backend="exact")
     assert "d0042" not in [h.id for h in result.hits] and len(result.hits) == 5
     embedding = index.vectors.rows(np.array([42]))[0]
     assert [h.id for h in result.hits] == \
-        [h.id for h in index.search(embedding, k=6).hits if h.id != "d0042"][:5]
-    filtered = index.search(Like("d0042"), k=3, filter={"topic": "football"})
+        [h.id for h in index.search(embedding, k=6, backend="exact").hits if h.id != "d0042"][:5]
+    filtered = index.search(Like("d0042"), k=3, filter={"topic": "football"},
+                            backend="exact")
     assert all(h.metadata["topic"] == "football" for h in filtered.hits)
     with pytest.raises(HashIndexError, match="no document with id 'nope'"):
         index.search(Like("nope"))

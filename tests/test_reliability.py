@@ -400,9 +400,10 @@ def test_published_index_is_readable_by_others(tmp_path, source):
 # ---- 10. honest figures ----
 def test_figures_say_what_was_examined(built):
     index = HashIndex.open(built, embedder=FakeEmbedder())
-    scan = index.search(corpus(60)[2]["text"], k=5)  # 16 bits, 60 codes: radius 2 is a scan
+    table = {"backend": "table", "rerank": False}  # the table's own figures
+    scan = index.search(corpus(60)[2]["text"], k=5, **table)  # 16 bits, 60 codes: a scan
     assert scan.scanned and scan.documents_touched == 60
-    exact = index.search(corpus(60)[2]["text"], k=1, max_radius=0)
+    exact = index.search(corpus(60)[2]["text"], k=1, max_radius=0, **table)
     assert not exact.scanned and exact.documents_touched == exact.candidates
     output = run("query", built, corpus(60)[2]["text"], "-k", "5").output
     assert "a full scan of 60 documents" in output

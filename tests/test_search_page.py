@@ -110,11 +110,11 @@ def test_a_search_lists_hits_with_ids_distances_and_figures(page):
     assert first.nth(1).inner_text() == "0"  # its own text: distance 0
     assert first.nth(3).inner_text() == target["id"]
     assert f"module: {target['module']}" in first.nth(5).inner_text()
-    distances = [int(rows.nth(i).locator("td.distance").inner_text()) for i in range(5)]
-    assert distances == sorted(distances)
+    scores = [float(rows.nth(i).locator("td.score").inner_text()) for i in range(5)]
+    assert scores == sorted(scores, reverse=True)  # hits in the order of the score shown
     figures = page.locator("#figures").inner_text()
     for label in ("radius", "candidates", "documents touched", "buckets touched", "backend",
-                  "ms"):
+                  "ranked by", "cosine", "ms"):
         assert label in figures, figures
     time_shown = page.locator("#figures .time b").inner_text()  # "12.3 ms"
     assert time_shown.endswith(" ms") and float(time_shown.split()[0]) > 0, time_shown

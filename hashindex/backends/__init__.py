@@ -84,6 +84,9 @@ BACKENDS: dict[str, BackendEntry] = {b.name: b for b in (
                  "hashindex.backends.ivf:IVFBackend", IVFBuildOptions, IVFSearchOptions),
     BackendEntry("hnsw", "FAISS IndexBinaryHNSW: graph search, k nearest found greedily", False,
                  "hashindex.backends.hnsw:HNSWBackend", HNSWBuildOptions, HNSWSearchOptions),
+    BackendEntry("exact", "scans every stored vector: the exact cosine ranking (small "
+                 "indexes, and the reference the others are tuned against)", True,
+                 "hashindex.backends.exact:ExactBackend"),
     BackendEntry("graph", "HNSW graph built over the embeddings, walked by the stored int8 "
                  "vectors (walk=vectors) or by the codes' Hamming distance (walk=codes, then "
                  "re-ranked)", False,

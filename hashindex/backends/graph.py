@@ -40,6 +40,7 @@ class GraphBackend(Backend):
     exact = False
 
     reads_vectors = True  # the engine attaches the segment's VectorStore (walk=vectors)
+    walks = True  # takes walk_past: a row the walk treats as visited (search_backend)
 
     def __init__(self, bits: int, neighbors, offsets, header, codes):
         super().__init__(bits)
@@ -102,7 +103,8 @@ class GraphBackend(Backend):
     def load(cls, directory: Path, bits: int):
         return cls.from_files(cls.open_files(directory), bits)
 
-    def search(self, query_code, k, max_radius, options=None, embedding=None):
+    def search(self, query_code, k, max_radius, options=None, embedding=None,
+               walk_past: int | None = None):
         """The beam's rows: by Hamming distance to `query_code` (walk=codes), or with
         walk=vectors by score against `embedding` (the rows' Hamming distances then computed
         only when a code is given, else 0)."""
@@ -120,6 +122,8 @@ class GraphBackend(Backend):
             stamp = self.visits.stamp = np.zeros(len(self.offsets) - 1, dtype=np.uint8)
             self.visits.generation = 0
         self.visits.generation += 1
+        if walk_past is not None:  # never entered: the walk goes as if the row were not there
+            stamp[walk_past] = self.visits.generation
         if by_vectors:
             vectors, scales, query = self.walk_vectors(embedding)
             words = np.zeros(self.codes.shape[1], dtype=np.uint64)

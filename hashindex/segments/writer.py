@@ -258,6 +258,8 @@ class IndexWriter:
         """Delete the live documents with these ids. Ids not in the index are reported; with
         `strict` they fail the whole delete (nothing changes)."""
         wanted = list(dict.fromkeys(str(i) for i in ids))
+        if any(not doc.strip() for doc in wanted):
+            raise HashIndexError("an id to delete is empty; it names no document")
         rows = self.live_rows_of(wanted)
         found = set(self.ids_at(rows))
         unknown = [i for i in wanted if i not in found]
@@ -385,6 +387,13 @@ class IndexWriter:
                          .reshape(len(rows), -1))
         return (np.concatenate(codes) if codes
                 else np.zeros((0, self.manifest.bits // 8), np.uint8))
+
+    def record_tuning(self, tuning: dict) -> None:
+        """Commit a new recall/speed sweep (hashindex/tuning.py) into the manifest: a
+        generation that changes no file."""
+        manifest = self.next_manifest()
+        manifest.tuning = tuning
+        self.publish(manifest, [], "tune", {"rows": tuning["rows"]})
 
     # ---- upgrade ---------------------------------------------------------------------------
     def upgrade(self) -> Segment:

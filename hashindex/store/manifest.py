@@ -90,6 +90,7 @@ class IndexManifest:
     hashindex_version: str = __version__
     files: dict = field(default_factory=dict)  # {relative path: {"sha256", "bytes"}}
     history: list[dict] = field(default_factory=list)  # one line per commit after the build
+    tuning: dict | None = None  # the recall/speed sweep the build ran (hashindex/tuning.py)
     format_version: int = FORMAT_VERSION
 
     @property

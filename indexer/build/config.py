@@ -7,11 +7,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS, check_backend
+from hashindex.backends import BACKENDS, FAISS_BACKENDS, check_backend
 from hashindex.codes import check_bits
 from hashindex.embedding.embedder import DEFAULT_MODEL
 from hashindex.embedding.runtimes import (
-    AUTO,
+    DEFAULT_QUANTIZE,
     DEFAULT_RUNTIME,
     check_embedding_settings,
     resolve_quantization,
@@ -19,6 +19,7 @@ from hashindex.embedding.runtimes import (
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS, check_variant, reads_tokens
 from hashindex.options import Options
+from hashindex.tuning import DEFAULT_TARGET, check_target
 from hashindex.validation import (
     FLAG,
     INTEGER,
@@ -32,6 +33,7 @@ from hashindex.vectors import VECTOR_DTYPES
 from indexer.documents import ColumnOptions, column_options
 
 ENGINES = ("local", "ray")
+AUTO_BACKEND = "auto"
 ARGUMENT_KINDS = {  # checked as a BuildConfig is made
     "input": PATH, "out": PATH, "format": OPTIONAL_TEXT, "model": PATH,
     "embed_backend": TEXT, "quantize": TEXT, "device": TEXT, "embed_threads": INTEGER,
@@ -40,6 +42,7 @@ ARGUMENT_KINDS = {  # checked as a BuildConfig is made
     "substring_index": FLAG, "store_embeddings": FLAG, "vector_dtype": TEXT,
     "shard_rows": INTEGER, "engine": TEXT, "ray_address": OPTIONAL_TEXT,
     "batch_rows": INTEGER, "embed_batch_size": INTEGER, "overwrite": FLAG,
+    "target_recall": ((int, float), "a number"),
     "cache_dir": OPTIONAL_PATH, "use_cache": FLAG, "show_progress": FLAG,
 }
 
@@ -56,8 +59,9 @@ class BuildConfig:
     # codes
     model: str = DEFAULT_MODEL  # the sentence-transformers text model
     embed_backend: str = DEFAULT_RUNTIME  # the runtime it runs in (runtimes.py)
-    quantize: str = AUTO  # none, int8 (calibrated on the input's first documents), or auto:
-    # int8 where the runtime takes it
+    # none (the model's own numbers), int8 (calibrated on the input's first documents), or
+    # auto: int8 where the runtime takes it
+    quantize: str = DEFAULT_QUANTIZE
     device: str = "cpu"  # torch only: cpu or cuda
     embed_threads: int = 0  # 0: every core (divided among the workers)
     embed_workers: int = 1  # processes embedding in parallel, each its own model
@@ -67,11 +71,14 @@ class BuildConfig:
     variant_options: Options | None = None  # the variant's options (None: its defaults)
     encoder: str | None = None  # reuse a trained encoder folder instead of training
     # index
-    backend: str = DEFAULT_FAISS_BACKEND  # the FAISS index built beside the table
+    # the second backend built beside the table; auto: the exact scan of the vectors for a
+    # small index, the graph above (indexer/build/tune.py), flat where no vectors are kept
+    backend: str = AUTO_BACKEND
     backend_options: dict = field(default_factory=dict)  # its knobs, stored as the defaults
     substring_index: bool = True
-    store_embeddings: bool = False  # keep them (vectors/) to re-rank candidates by cosine
+    store_embeddings: bool = True  # keep them (vectors/): hits ranked by cosine (else by code)
     vector_dtype: str = "int8"  # how: int8 with a scale per row, or float16
+    target_recall: float = DEFAULT_TARGET  # what queries are tuned to by default
     shard_rows: int = 100_000
     # run
     engine: str = "local"  # local, or ray (indexer/build/ray_engine.py)
@@ -125,8 +132,18 @@ class BuildConfig:
                 raise HashIndexError(f"--variant {self.variant}: the ray engine builds the "
                                      "variants that read pooled vectors; build it with "
                                      "--engine local")
-        check_backend(self.backend, FAISS_BACKENDS)
-        BACKENDS[self.backend].split_options(self.backend_options)
+        check_backend(self.backend, (AUTO_BACKEND, *FAISS_BACKENDS))
+        if self.backend == AUTO_BACKEND:
+            if self.backend_options:
+                raise HashIndexError("--backend-option sets a knob of a named backend; name it "
+                                     "with --backend (auto chooses one by the index's size)")
+        else:
+            BACKENDS[self.backend].split_options(self.backend_options)
+        if self.backend == "exact" and not self.store_embeddings:
+            raise HashIndexError("--backend exact scans the stored vectors, which "
+                                 "--no-store-embeddings leaves out; keep them or choose "
+                                 "another backend")
+        check_target(self.target_recall, "--target-recall")
         for knob in ("prefix_bits", "substring_bits"):  # a part of the code: at most all of it
             value = self.backend_options.get(knob)
             if value is not None and value > self.bits:
@@ -160,6 +177,8 @@ class BuildReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    backend: str = ""  # the second backend built (what --backend auto chose)
+    tuning: dict | None = None  # the recall/speed sweep recorded in the manifest
 
 
 class StageClock:

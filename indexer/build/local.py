@@ -42,6 +42,7 @@ from indexer.build.passes import (
     write_pass,
 )
 from indexer.build.record import manifest_for
+from indexer.build.tune import resolve_backend, tune_manifest
 from indexer.documents import DocumentStream
 from indexer.readers import open_reader
 from indexer.samples import bundled_sample_texts
@@ -71,6 +72,12 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
     """Build the index described by `config`; returns what was done and how long it took.
     `embedder` replaces the text model named by config.model (anything with name, dimension
     and embed(texts))."""
+    if not isinstance(config, BuildConfig):
+        raise HashIndexError(f"build_index: config must be a BuildConfig, not a "
+                             f"{type(config).__name__} ({config!r})")
+    if train_config is not None and not isinstance(train_config, TrainConfig):
+        raise HashIndexError(f"build_index: train_config must be a TrainConfig or None, not a "
+                             f"{type(train_config).__name__} ({train_config!r})")
     config.check()
     if config.engine == "ray":
         from indexer.build.ray_engine import build_with_ray
@@ -104,6 +111,7 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         scratch = folder / SCRATCH_DIR
         scratch.mkdir()
         count, dim, schema = embed_pass(run, scratch)
+        config = run.config = resolve_backend(config, count)
         embeddings = np.memmap(scratch / "embeddings.f32", dtype=np.float32, mode="r",
                                shape=(count, dim))
         started = time.perf_counter()
@@ -130,14 +138,15 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
         run.clock.add("write", started)
         started = time.perf_counter()
         record = segment.finish(codes, embeddings, trained_rows=len(codes))
-        del embeddings
-        shutil.rmtree(scratch)
         run.clock.add("index", started)  # the table, the second backend, the vectors
 
         run.report.diagnostics = code_diagnostics(codes)
-        run.report.stage_seconds = run.clock.seconds
-        write_manifest(folder, manifest_for(run, model, model_name=model_name, dim=dim,
-                                            segments=[record], schema=schema))
+        manifest = manifest_for(run, model, model_name=model_name, dim=dim,
+                                segments=[record], schema=schema)
+        finish_manifest(run, folder, manifest, embeddings)
+        del embeddings
+        shutil.rmtree(scratch)
+        write_manifest(folder, manifest)
         staging.publish()
     return run.report
 
@@ -176,6 +185,17 @@ def train_model(run: BuildRun, embeddings):
                    run.config.bits, run.train_config, run.config.variant_options)
     run.report.history = result.history
     return result.model
+
+
+def finish_manifest(run: BuildRun, folder, manifest, embeddings) -> None:
+    """Tune the built index (the sweep goes into `manifest`) and record the stages' times."""
+    started = time.perf_counter()
+    tune_manifest(folder, manifest, embeddings, run.config.target_recall)
+    if manifest.tuning:
+        run.clock.add("tune", started)
+    run.report.backend, run.report.tuning = manifest.backend, manifest.tuning
+    run.report.stage_seconds = run.clock.seconds
+    manifest.stage_seconds = {k: round(v, 3) for k, v in run.clock.seconds.items()}
 
 
 def segment_settings(config: BuildConfig, bits: int) -> SegmentSettings:

@@ -56,6 +56,7 @@ from indexer.build.checks import (
 from indexer.build.config import BuildConfig, BuildReport, StageClock
 from indexer.build.passes import unify_metadata
 from indexer.build.record import manifest_for
+from indexer.build.tune import resolve_backend
 from indexer.documents import DocumentStream
 from indexer.readers import open_reader
 from indexer.readers.jsonl import JsonlReader
@@ -296,7 +297,7 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
                    ) -> BuildReport:
     """The ray engine's build (see the module docstring): the same index a local build makes,
     trained by the local engine's own step."""
-    from indexer.build.local import BuildRun, segment_settings, train_model
+    from indexer.build.local import BuildRun, finish_manifest, segment_settings, train_model
 
     ray = connect(config)
     source, target = check_paths(config)
@@ -349,6 +350,7 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
         records = [json.loads((folder / f"part-{p.number:05d}.json").read_text())
                    for p in parts]
         count = check_ids(records, source)
+        config = run.config = resolve_backend(config, count)
         check_dimensions(folder, parts, records, source)
         report.documents = count
         report.skipped = sum(r["skipped"] for r in records)
@@ -386,14 +388,15 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
             writer = SegmentWriter(out, segment, schema, settings)
             record = writer.finish(codes, embeddings, written_shards=shards or None,
                                    trained_rows=len(codes))
-            del embeddings
-            shutil.rmtree(out / "_scratch")
             clock.add("index", started)
             report.diagnostics = code_diagnostics(codes)
-            report.stage_seconds = clock.seconds
-            write_manifest(out, manifest_for(run, model, model_name=model_name,
-                                             dim=embeddings_dim(records, folder, parts),
-                                             segments=[record], schema=schema))
+            manifest = manifest_for(run, model, model_name=model_name,
+                                    dim=embeddings_dim(records, folder, parts),
+                                    segments=[record], schema=schema)
+            finish_manifest(run, out, manifest, embeddings)
+            del embeddings
+            shutil.rmtree(out / "_scratch")
+            write_manifest(out, manifest)
             staging.publish()
     except Exception as error:
         known = ray_errors(error) if not isinstance(error, HashIndexError) else None

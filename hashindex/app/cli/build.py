@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import click
 
-from hashindex.backends import BACKENDS, DEFAULT_FAISS_BACKEND, FAISS_BACKENDS
-from hashindex.embedding.runtimes import AUTO, DEFAULT_RUNTIME, QUANTIZATIONS, RUNTIMES
+from hashindex.backends import BACKENDS, FAISS_BACKENDS
+from hashindex.embedding.runtimes import (
+    AUTO,
+    DEFAULT_QUANTIZE,
+    DEFAULT_RUNTIME,
+    QUANTIZATIONS,
+    RUNTIMES,
+)
 from hashindex.errors import HashIndexError
 from hashindex.models import DEFAULT_VARIANT, VARIANTS
 
@@ -42,10 +48,11 @@ code_options = apply(
     click.option("--embed-backend", default=DEFAULT_RUNTIME, show_default=True,
                  help=f"Runtime of the text model: {', '.join(RUNTIMES)} (queries use the "
                       "same)."),
-    click.option("--quantize", default=AUTO, show_default=True,
+    click.option("--quantize", default=DEFAULT_QUANTIZE, show_default=True,
                  help=f"Text model weights and activations: {', '.join(QUANTIZATIONS)} (int8: "
                       "onnx/openvino, static scales calibrated on the input's first "
-                      "documents), or auto: int8 where the runtime takes it."),
+                      "documents: ~1.4x faster, its vectors a little off the model's own), or "
+                      f"{AUTO}: int8 where the runtime takes it."),
     click.option("--device", default="cpu", show_default=True,
                  help="cpu or cuda (cuda: --embed-backend torch)."),
     click.option("--embed-threads", default=0, show_default=True, type=int,
@@ -70,8 +77,10 @@ code_options = apply(
     click.option("--encoder", default=None, help="Reuse a trained encoder folder (no training)."),
 )
 index_options = apply(
-    click.option("--backend", default=DEFAULT_FAISS_BACKEND, show_default=True,
-                 help=f"FAISS binary index to write: {', '.join(FAISS_BACKENDS)}."),
+    click.option("--backend", default="auto", show_default=True,
+                 help=f"Second backend to build beside the hash table: auto (the exact scan "
+                      f"of the stored vectors up to 5 000 documents, the graph above), or one "
+                      f"of {', '.join(FAISS_BACKENDS)}."),
     click.option("--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
                  help="A knob of --backend, e.g. nlist=1024 or ef_search=128; query knobs set "
                       "here become the index's defaults (list them: hashindex backends)."),
@@ -79,12 +88,17 @@ index_options = apply(
                  help="Keep the multi-index over 16-bit substrings beside the table (built from "
                       "65 536 distinct codes up): fast k-NN at 64+ bits for 3·(bits/16 − 1) more "
                       "bytes per distinct code (4· above 16.7M documents)."),
-    click.option("--store-embeddings", is_flag=True,
-                 help="Keep the embeddings (vectors/) to re-rank candidates by cosine."),
+    click.option("--store-embeddings/--no-store-embeddings", default=True, show_default=True,
+                 help="Keep the embeddings (vectors/, int8: 1 byte per dimension) to rank "
+                      "hits by cosine; without them hits are ranked by code distance."),
     click.option("--vector-dtype", default="int8", show_default=True,
                  type=click.Choice(["int8", "float16"]),
-                 help="How --store-embeddings keeps them: int8 with a scale per row (1 byte "
+                 help="How the stored embeddings are kept: int8 with a scale per row (1 byte "
                       "per dimension) or float16 (2)."),
+    click.option("--target-recall", default=0.95, show_default=True, type=float,
+                 help="The recall@10 queries get by default: the build measures every setting "
+                      "of its backends on a sample of its documents and records them; a query "
+                      "runs the fastest setting that meets its target."),
     click.option("--shard-rows", default=100_000, show_default=True, type=int, callback=positive),
 )
 run_options = apply(
@@ -128,14 +142,17 @@ def build_configs(input_path, out, flags):
     if flags["sample"]:
         if input_path:
             raise HashIndexError("pass either INPUT or --sample, not both")
-        input_path, store_embeddings = str(SAMPLE_PATH), True
+        input_path = str(SAMPLE_PATH)
     if not input_path:
         raise HashIndexError("missing INPUT: pass a file or folder to index, or --sample")
     if flags["model"] and flags["embedding_column"]:
         raise HashIndexError("--model and --embedding-column exclude each other")
-    if flags["backend"] not in FAISS_BACKENDS:
-        raise HashIndexError(f"unknown backend {flags['backend']!r}; choose one of "
+    if flags["backend"] not in ("auto", *FAISS_BACKENDS):
+        raise HashIndexError(f"unknown backend {flags['backend']!r}; choose auto or one of "
                              f"{', '.join(FAISS_BACKENDS)}")
+    if flags["backend"] == "auto" and flags["backend_options"]:
+        raise HashIndexError("--backend-option sets a knob of a named backend; name it with "
+                             "--backend (auto chooses one by the index's size)")
     if flags["variant"] not in VARIANTS:
         raise HashIndexError(f"unknown variant {flags['variant']!r}; choose one of "
                              f"{', '.join(VARIANTS)}")
@@ -154,7 +171,9 @@ def build_configs(input_path, out, flags):
         variant_options=(encoder_model.options if encoder_model is not None
                          else variant_options(flags["variant"], flags["options"])),
         encoder=flags["encoder"], backend=flags["backend"],
-        backend_options=BACKENDS[flags["backend"]].parse(flags["backend_options"]),
+        backend_options=(BACKENDS[flags["backend"]].parse(flags["backend_options"])
+                         if flags["backend"] != "auto" else {}),
+        target_recall=flags["target_recall"],
         substring_index=flags["substring_index"], store_embeddings=store_embeddings,
         vector_dtype=flags["vector_dtype"],
         shard_rows=flags["shard_rows"], overwrite=flags["overwrite"],
@@ -218,7 +237,24 @@ def print_build_summary(report) -> None:
                    f"than the model's {report.max_tokens} tokens and were cut there; "
                    "--max-tokens sets another length", err=True)
     click.echo(format_diagnostics(report.diagnostics))
+    if report.tuning:
+        click.echo(tuning_summary(report.backend, report.tuning))
+    else:
+        click.echo(f"backend              {report.backend}; no stored vectors: hits are ranked "
+                   "by code distance")
     click.echo("stage       seconds    docs/s")
     for stage, seconds in report.stage_seconds.items():
         rate = report.documents / seconds if seconds > 0 else float("inf")
         click.echo(f"{stage:<10} {seconds:8.2f} {rate:9.0f}")
+
+
+def tuning_summary(backend: str, tuning: dict) -> str:
+    """The backend built and what the default query runs, from the recorded sweep."""
+    from hashindex.tuning import Tuning
+
+    table = Tuning.from_dict(tuning)
+    setting, note = table.choose(table.target_recall)
+    line = (f"backend              {backend}; tuned on {table.queries} of its documents: a "
+            f"default query runs {setting.describe()} (recall@{table.k} {setting.recall:.3f} "
+            f"at {setting.qps:,.0f} queries/s, target {table.target_recall:g})")
+    return line + (f"\nnote: {note}" if note else "")

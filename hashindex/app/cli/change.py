@@ -74,6 +74,8 @@ def delete(index_path, ids, ids_file, strict):
     from hashindex.segments.writer import IndexWriter
 
     wanted = utf8_texts(ids, "ID")
+    if any(not doc.strip() for doc in wanted):
+        raise HashIndexError("ID: an empty id names no document; pass the ids to delete")
     if ids_file:
         try:
             text = Path(ids_file).read_text(encoding="utf-8")
@@ -100,17 +102,27 @@ def compact(index_path):
     second backend."""
     from hashindex.engine import read_index_encoder
     from hashindex.segments.writer import IndexWriter, NothingToDo
+    from hashindex.tuning import Tuning
+    from indexer.build.tune import retune
 
-    try:
-        with IndexWriter(index_path) as writer:
-            read_index_encoder(writer.root, writer.manifest.bits)  # as every other command does
+    with IndexWriter(index_path) as writer:
+        read_index_encoder(writer.root, writer.manifest.bits)  # as every other command does
+        try:
             report = writer.compact()
-    except NothingToDo as note:
-        click.echo(str(note))
-        return
+        except NothingToDo as note:
+            tuning = Tuning.from_dict(writer.manifest.tuning)
+            if writer.manifest.store_embeddings and (tuning is None or tuning.stale(
+                    writer.manifest.rows, writer.manifest.documents)):
+                retune(writer)
+                click.echo(f"{note}; tuned it again (generation {writer.manifest.generation})")
+            else:
+                click.echo(str(note))
+            return
+        retune(writer)  # its documents changed: their recall/speed sweep too
     click.echo(f"compacted {report.segments_before} segments ({report.rows_before} rows) into "
                f"one of {report.documents} documents, {report.dropped} deleted rows dropped, "
-               f"in {report.seconds:.1f} s (generation {report.generation})")
+               f"and tuned it again in {report.seconds:.1f} s (generation "
+               f"{writer.manifest.generation})")
 
 
 @click.command()

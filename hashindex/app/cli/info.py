@@ -53,6 +53,8 @@ def info(index, as_json, verify):
     click.echo(f"stored embeddings    {'yes' if m.store_embeddings else 'no'}")
     click.echo(f"metadata columns     {', '.join(m.metadata_columns) or '(none)'}")
     click.echo(f"hash table           {table_memory(m)}")
+    for line in tuning_lines(opened):
+        click.echo(line)
     click.echo(format_diagnostics(diagnostics))
     if verify:
         click.echo(f"checksums            every file matches its sha256 ({len(m.files)} files)")
@@ -69,6 +71,28 @@ def inventory_lines(found) -> list[str]:
     if found.foreign:
         lines.append(f"not the index's       {', '.join(found.foreign)} (left alone: no "
                      "hashindex command reads, changes or removes them)")
+    return lines
+
+
+def tuning_lines(opened) -> list[str]:
+    """The recall/speed sweep the build recorded: what a default query runs, and every
+    setting measured (the table `--target-recall` chooses from)."""
+    tuning = opened.tuning
+    if tuning is None:
+        return ["tuning               none: hits are ranked by code distance (no stored "
+                "vectors)" if opened.vectors is None else
+                "tuning               none (an index built before tuning; a rebuild or "
+                "`hashindex compact` tunes it)"]
+    setting, note = tuning.choose(tuning.target_recall)
+    stale = (" — stale: documents added since pass 20% of the index; `hashindex compact` "
+             "tunes it again" if tuning.stale(opened.row_count, len(opened)) else "")
+    lines = [f"tuning               on {tuning.queries} of its documents, recall@{tuning.k} "
+             f"against {tuning.truth}; target {tuning.target_recall:g}: a default query runs "
+             f"{setting.describe()}{stale}"]
+    if note:
+        lines.append(f"                     {note}")
+    lines += [f"  {s.describe():<40} recall {s.recall:.3f} {s.qps:>10,.0f} queries/s"
+              for s in tuning.settings]
     return lines
 
 

@@ -17,13 +17,18 @@ from hashindex.errors import HashIndexError
 @click.argument("text", required=False)
 @click.option("-k", "k", default=10, show_default=True, type=int)
 @click.option("--radius", default=None, type=int, help="Largest Hamming radius to search.")
-@click.option("--backend", default="table", show_default=True,
-              help=f"Search backend: {', '.join(BACKENDS)}.")
+@click.option("--backend", default=None,
+              help=f"Search backend: {', '.join(BACKENDS)} (default: the fastest setting the "
+                   "index was tuned to that meets --target-recall).")
+@click.option("--target-recall", default=None, type=float,
+              help="Recall@10 to aim for (default: the build's, 0.95): the fastest setting the "
+                   "index measured at or above it runs. Knobs given here win over it.")
 @click.option("--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
               help="A query knob of --backend, e.g. nprobe=64 or ef_search=256.")
 @click.option("--rerank-candidates", default=None, type=int,
               help="Gather at least N candidates from the ball and rank them by cosine.")
-@click.option("--no-rerank", is_flag=True, help="Break distance ties by id, not by cosine.")
+@click.option("--no-rerank", is_flag=True,
+              help="Rank by code distance, not by cosine to the stored vectors.")
 @click.option("--queries", "queries_file", default=None,
               help="File with one query per line (or JSONL with a text field); writes JSONL.")
 @click.option("--where", "where", multiple=True, metavar="COL=VALUE",
@@ -36,8 +41,8 @@ from hashindex.errors import HashIndexError
               help="Send the query to a running `hashindex serve` at URL instead of opening "
                    "an index: `hashindex query --server URL TEXT`.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
-def query(index, text, k, radius, backend, backend_options, rerank_candidates, no_rerank,
-          queries_file, where, like_id, server, as_json):
+def query(index, text, k, radius, backend, target_recall, backend_options, rerank_candidates,
+          no_rerank, queries_file, where, like_id, server, as_json):
     """Search INDEX for TEXT (or every query in --queries FILE, or --like ID)."""
     if server is not None and text is None:
         index, text = None, index  # `query --server URL TEXT`: no INDEX
@@ -47,8 +52,16 @@ def query(index, text, k, radius, backend, backend_options, rerank_candidates, n
         raise HashIndexError("pass exactly one of a query TEXT, --queries FILE or --like ID")
     text, like_id = utf8_text(text, "the query TEXT"), utf8_text(like_id, "--like")
     where = utf8_texts(where, "--where")
-    check_backend(backend)  # every flag before anything is opened or loaded
-    knobs = BACKENDS[backend].parse(backend_options)
+    if backend_options and backend is None:
+        raise HashIndexError("--backend-option sets a knob of a backend: name it with --backend")
+    knobs = {}
+    if backend is not None:
+        check_backend(backend)  # every flag before anything is opened or loaded
+        knobs = BACKENDS[backend].parse(backend_options)
+    if target_recall is not None:
+        from hashindex.tuning import check_target
+
+        check_target(target_recall, "--target-recall")
     from hashindex.filters import parse_where  # numpy and pyarrow: not for --help
 
     spec = parse_where(where)
@@ -58,7 +71,7 @@ def query(index, text, k, radius, backend, backend_options, rerank_candidates, n
 
         fields = {"k": k, "radius": radius, "backend": backend, "backend_options": knobs,
                   "rerank": not no_rerank, "rerank_candidates": rerank_candidates,
-                  "filter": spec or None}
+                  "filter": spec or None, "target_recall": target_recall}
         asked = ([{"like_id": like_id, **fields}] if like_id is not None
                  else [{"text": q, **fields} for q in queries])
         results = remote_search(server, asked)
@@ -71,7 +84,7 @@ def query(index, text, k, radius, backend, backend_options, rerank_candidates, n
     try:
         request = opened.request(k, max_radius=radius, rerank=not no_rerank, backend=backend,
                                  rerank_candidates=rerank_candidates, backend_options=knobs,
-                                 filter=spec)
+                                 filter=spec, target_recall=target_recall)
     except HashIndexError as error:  # a filter's error, as the flag the user wrote it with
         message = str(error)
         if spec and message.startswith("filter"):
@@ -137,9 +150,12 @@ def search_figures(result) -> str:
     how = "a full scan of" if result.scanned else "examined"
     if result.scanned and result.filter_examined is not None and not result.buckets_touched:
         how = "a scan of the codes the filter admits:"
-    line = (f"radius reached {result.radius}: {result.candidates} candidates; {how} "
-            f"{result.documents_touched} documents in {result.buckets_touched} buckets, "
-            f"backend {result.backend}{approx}")
+    line = (f"ranked by {result.ranking}; radius reached {result.radius}: {result.candidates} "
+            f"candidates; {how} {result.documents_touched} documents in "
+            f"{result.buckets_touched} buckets, backend {result.backend}{approx}")
+    if result.setting:
+        line += (f"; tuned setting {result.setting}, recall@10 {result.tuned_recall:.3f} on "
+                 "the build's sample")
     if result.filter_examined is not None:
         line += (f"; filter passed {result.filter_passed} of {result.filter_examined} "
                  "examined")
@@ -148,6 +164,9 @@ def search_figures(result) -> str:
 
 def read_queries(path: str) -> list[str]:
     file = Path(path)
+    if file.is_dir():
+        raise HashIndexError(f"--queries {path} is a folder; give a file of queries, one per "
+                             "line")
     if not file.is_file():
         raise HashIndexError(f"--queries {path} does not exist")
     raw = file.read_bytes()

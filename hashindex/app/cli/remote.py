@@ -41,5 +41,8 @@ def result_of(answer: dict) -> SearchResult:
                         candidates=answer["candidates"], exact=answer["exact"],
                         backend=answer["backend"], reranked=answer["reranked"],
                         notes=answer.get("notes", []), scanned=answer.get("scanned", False),
+                        ranking=answer.get("ranking", "cosine"),
+                        setting=answer.get("setting", ""),
+                        tuned_recall=answer.get("tuned_recall"),
                         filter_examined=answer.get("filter_examined"),
                         filter_passed=answer.get("filter_passed"))

@@ -261,7 +261,9 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
     @app.get("/info")
     def info():
-        return snapshot().index.manifest.to_dict()
+        index = snapshot().index
+        stale = index.tuning is not None and index.tuning.stale(index.row_count, len(index))
+        return {**index.manifest.to_dict(), "tuning_stale": stale}
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus():
@@ -273,7 +275,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         request = current.index.request(
             body.k, max_radius=body.radius, rerank=body.rerank, backend=body.backend,
             backend_options=body.backend_options, rerank_candidates=body.rerank_candidates,
-            filter=body.filter)
+            filter=body.filter, target_recall=body.target_recall)
         query = query_of(body, current.index.bits)
         if isinstance(query, str) and current.batcher is None:
             current.index.embedder()  # raises: this index has no text model
@@ -431,6 +433,9 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
     @app.post("/documents/delete", openapi_extra=request_schema(DeleteBody.model_json_schema()))
     async def delete_documents(request: Request):
         body = await read_body(request, DeleteBody)
+        blank = [i for i, doc in enumerate(body.ids) if not doc.strip()]
+        if blank:
+            raise HashIndexError(f"ids[{blank[0]}]: the id is empty; it names no document")
 
         def change(writer):
             try:
@@ -448,6 +453,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
     @app.delete("/documents/{doc_id:path}")
     async def delete_document(doc_id: str):
+        if not doc_id.strip():
+            raise NotInIndex(f"id {doc_id!r} is empty and names no document; nothing was "
+                             "deleted")
+
         def change(writer):
             report = writer.delete([doc_id])
             return {"deleted": report.deleted, "unknown": report.unknown}

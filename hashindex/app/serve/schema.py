@@ -61,9 +61,13 @@ class SearchBody(BaseModel):
                                                   "embedding (or code); it is left out")
     k: Int64 = 10
     radius: Int64 | None = None
-    backend: str = "table"
+    backend: str | None = Field(None, description="a backend by name (default: the fastest "
+                                "setting the index was tuned to that meets target_recall)")
+    target_recall: float | None = Field(None, gt=0, le=1, description="recall@10 to aim for "
+                                        "(default: the build's target, 0.95)")
     backend_options: JsonObject = Field(default_factory=dict)
-    rerank: bool = Field(True, description="break distance ties by cosine")
+    rerank: bool = Field(True, description="rank by cosine to the stored vectors (false: by "
+                                           "code distance)")
     rerank_candidates: Int64 | None = None
     filter: JsonObject | None = Field(None, description='metadata conditions, all of which must '
                                 'hold: {"col": value}, {"col": [v1, v2]} (one of), '
@@ -136,7 +140,8 @@ def result_json(result, timings: dict) -> dict:
         "buckets_touched": result.buckets_touched,
         "documents_touched": result.documents_touched, "scanned": result.scanned,
         "exact": result.exact, "backend": result.backend, "reranked": result.reranked,
-        "notes": result.notes,
+        "ranking": result.ranking, "setting": result.setting,
+        "tuned_recall": result.tuned_recall, "notes": result.notes,
         "timings": {name: round(seconds * 1000, 3) for name, seconds in timings.items()},
     }
     if result.filter_examined is not None:

@@ -138,8 +138,13 @@
       labelled("backend", data.backend),
       timeFigure(data),
     ];
+    if (data.ranking) line.push(labelled("ranked by", data.ranking));
+    if (data.setting) {
+      const reached = typeof data.tuned_recall === "number"
+        ? ` (recall@10 ${data.tuned_recall.toFixed(3)} when tuned)` : "";
+      line.push(labelled("setting", data.setting + reached));
+    }
     if (data.exact) line.push(el("span", null, "exact"));
-    if (data.reranked) line.push(el("span", null, "re-ranked"));
     figures.replaceChildren(...line);
     figures.hidden = false;
 
