@@ -21,6 +21,10 @@ results.csv, report.md and defaults.png into --out.
 
     python -m benchmarks.defaults [--corpora debian-packages manpages] [--quick]
                                   [--out benchmarks/results/defaults] [--work DIR]
+                                  [--only ours|peers] [--short-sweep] [--note TEXT]
+
+With --work, the default builds and each measured part (ours, peers) of each corpus are kept
+there and taken as is by the next run, so a long run can be resumed or split (--only).
 """
 
 from __future__ import annotations
@@ -658,7 +662,8 @@ def write_report(out: Path, rows: list[dict], summaries: dict, corpus_lines: dic
     kind = ("QUICK run (a few thousand documents, 100 queries, few knob values): not a "
             "result" if quick else "full run")
     lines = ["# Defaults: the default build and query against the peers (issue #30)", "",
-             f"- {kind}; {seconds / 60:.1f} minutes",
+             f"- {kind}; this invocation {seconds / 60:.1f} minutes (with --work, the "
+             "builds and parts measured by earlier runs are taken as is)",
              "- truth: exact cosine top-10 over the model's fp32 vectors "
              "(`SentenceTransformer.encode`, normalized); recall@10 on held-out queries "
              f"(seed {SEED}); peers index the same fp32 document vectors; ours embeds the "
@@ -722,7 +727,8 @@ def main(argv: list[str] | None = None) -> None:
                         "corpus's measurements here; the next run reuses them (default: a "
                         "temporary folder)")
     parser.add_argument("--only", nargs="+", choices=PARTS, help="measure only these parts "
-                        "into --work (no report); a later run with the same --work reuses them")
+                        "(the report says what was left out); a later run with the same --work "
+                        "reuses them")
     parser.add_argument("--short-sweep", action="store_true",
                         help="fewer values of our knobs (the peers' sweeps stay whole)")
     parser.add_argument("--note", action="append", default=[],
@@ -753,9 +759,8 @@ def main(argv: list[str] | None = None) -> None:
                 found, summaries[name] = run_corpus(corpus, work / name, args.quick,
                                                     args.peers, reuse=args.work is not None,
                                                     parts=tuple(args.only or PARTS))
-                if args.only:
-                    continue
-                measured.write_text(json.dumps([found, summaries[name], lines[name]]))
+                if not args.only:  # every part measured
+                    measured.write_text(json.dumps([found, summaries[name], lines[name]]))
             rows += found
             # after each corpus, so that a run cut short keeps what it measured
             write_report(out, rows, summaries, lines, args.quick,
