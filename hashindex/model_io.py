@@ -19,6 +19,7 @@ from hashindex.errors import HashIndexError
 from hashindex.models import create_model
 from hashindex.models.config import ModelConfig
 from hashindex.store.fsutil import current_umask
+from hashindex.store.layout import ENCODER_DIR
 from hashindex.versioned_json import read_versioned_json
 
 # 2: the variant's options nested under "options"; format 1 (flat) still loads (config.py)
@@ -111,3 +112,13 @@ def model_from_files(config: dict, weights: bytes, where: str = "") -> BinaryAut
 def load_model(path: str | os.PathLike) -> BinaryAutoencoder:
     """Rebuild the model from its folder; it produces bit-identical codes to the saved one."""
     return model_from_files(*read_model_files(path), where=str(path))
+
+
+def read_index_encoder(root: Path, bits: int):
+    """The index's code encoder, which must make the manifest's `bits`-bit codes: every
+    command that reads or changes an index checks this first (an edited manifest)."""
+    encoder = read_code_encoder(root / ENCODER_DIR)
+    if encoder.bits != bits:
+        raise HashIndexError(f"{root / ENCODER_DIR} makes {encoder.bits}-bit codes but the "
+                             f"manifest says {bits}; rebuild the index")
+    return encoder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -69,6 +70,14 @@ def check_query_embedding(embedding: np.ndarray) -> np.ndarray:
     """A float query made unit length, or an error where it has no direction (zero, NaN,
     inf): a cosine to it means nothing."""
     embedding = np.asarray(embedding, dtype=np.float32)
+    if embedding.ndim == 1:  # the common case in ~2 µs: finite, and unit or scaled once
+        square = float(np.dot(embedding, embedding))
+        if 0.0 < square < 1e30:  # NaN, inf, zero and float32 overflow take the checks below
+            if abs(square - 1.0) <= UNIT_TOLERANCE:
+                return embedding
+            norm = math.sqrt(float(np.dot(embedding.astype(np.float64),
+                                          embedding.astype(np.float64))))
+            return (embedding.astype(np.float64) / norm).astype(np.float32)
     if not np.isfinite(embedding).all():
         raise HashIndexError("query embedding holds NaN or inf; pass finite numbers")
     norm = vector_norms(embedding[None])

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hashindex.documents import Documents
 from hashindex.store.shards import ShardReader
 
 
@@ -38,18 +39,44 @@ def test_shard_reads_from_many_threads_equal_serial_reads(tmp_path):
     assert not failures, failures[:3]
 
 
-def test_preloaded_rows_equal_rows_read_from_the_shards(tmp_path):
+def test_held_documents_equal_documents_read_from_the_shards(tmp_path):
     rows = 3_000
-    table = pa.table({"id": [f"d{i}" for i in range(rows)], "n": list(range(rows))})
+    table = pa.table({"id": [f"d{i}" for i in range(rows)],
+                      "text": [None if i % 7 == 0 else f"tëxt {i} " * (i % 5) for i in range(rows)],
+                      "n": list(range(rows)),
+                      "tag": [None if i % 3 == 0 else f"t{i % 4}" for i in range(rows)],
+                      "ok": [i % 2 == 0 for i in range(rows)]})
     for part in range(2):
         pq.write_table(table.slice(part * 1500, 1500), tmp_path / f"p{part}.parquet",
                        row_group_size=100)
     shards = [{"file": f"p{part}.parquet", "rows": 1500} for part in range(2)]
-    from_disk = ShardReader(tmp_path, shards)
-    held = ShardReader(tmp_path, shards)
-    assert not held.preload(max_bytes=1000)  # over the limit: stays on disk
+    from_disk = Documents(ShardReader(tmp_path, shards), ["n", "tag", "ok"], hold_bytes=0)
+    held = Documents(ShardReader(tmp_path, shards), ["n", "tag", "ok"])
+    assert not held.hold(max_bytes=1000)  # over the limit: stays on disk
     assert held.held_bytes == 0
-    assert held.preload(max_bytes=from_disk.decoded_bytes())
-    picked = np.random.default_rng(0).integers(0, rows, size=50)
-    assert held.take(picked).to_pylist() == from_disk.take(picked).to_pylist()
-    assert held.take(picked).column("id").to_pylist() == [f"d{i}" for i in picked]
+    assert held.hold(max_bytes=held.needed_bytes())
+    assert held.held_bytes > 0
+    picked = np.random.default_rng(0).integers(0, rows, size=200)
+    assert held.fetch(picked) == from_disk.fetch(picked)
+    ids, texts, metadata = held.fetch(picked)
+    assert ids == [f"d{i}" for i in picked]
+    assert texts[:3] == [table["text"][int(i)].as_py() for i in picked[:3]]
+    assert metadata[0] == {"n": int(picked[0]), "tag": table["tag"][int(picked[0])].as_py(),
+                           "ok": bool(picked[0] % 2 == 0)}
+
+
+def test_documents_are_held_after_repeated_fetches_within_the_budget(tmp_path):
+    table = pa.table({"id": [f"d{i}" for i in range(500)], "text": ["x"] * 500})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=100)
+    shards = [{"file": "p.parquet", "rows": 500}]
+    documents = Documents(ShardReader(tmp_path, shards), [], hold_after=3)
+    small = Documents(ShardReader(tmp_path, shards), [], hold_after=3, hold_bytes=10)
+    for _ in range(2):
+        documents.fetch(np.arange(5))
+        small.fetch(np.arange(5))
+    assert documents.columns is None  # a one-shot query never pays the load
+    documents.fetch(np.arange(5))
+    small.fetch(np.arange(5))
+    assert documents.columns is not None
+    assert small.columns is None and small.hold_bytes == 0  # over its budget: never tried again
+    assert documents.fetch(np.array([499, 0]))[0] == ["d499", "d0"]

@@ -6,6 +6,7 @@ from helpers import FakeEmbedder, build, corpus, write_input
 
 from hashindex.backends import BACKENDS
 from hashindex.engine import HashIndex
+from hashindex.errors import HashIndexError
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +138,38 @@ def test_rerank_from_the_vector_matrix_equals_the_shard_path(tmp_path, vector_dt
             assert np.allclose(got, embeddings[rows] @ query, atol=0.02)
             assert set(rows) <= set(candidates.tolist())
             assert (embeddings[rows] @ query >= np.sort(old)[::-1][7] - 0.02).all()
+
+
+def test_held_documents_give_the_hits_the_shards_give(tmp_path):
+    source = write_input(corpus(300), tmp_path / "docs", "jsonl")
+    build(source, tmp_path / "index", FakeEmbedder(), bits=32, store_embeddings=True)
+    read = HashIndex.open(tmp_path / "index", embedder=FakeEmbedder())
+    read.documents.hold_bytes = 0  # never held: every hit from its row group
+    held = HashIndex.open(tmp_path / "index", embedder=FakeEmbedder())
+    assert held.documents.hold()
+    for doc in corpus(300)[::37]:
+        a, b = read.search(doc["text"], k=7), held.search(doc["text"], k=7)
+        assert [(h.id, h.text, h.metadata, h.row, h.distance, h.score) for h in a.hits] == \
+               [(h.id, h.text, h.metadata, h.row, h.distance, h.score) for h in b.hits]
+        assert b.hits[0].metadata == {"topic": doc["topic"], "year": doc["year"]}
+    assert read.documents.columns is None
+
+
+def test_repeated_options_are_checked_once_and_never_confused(index):
+    query = corpus(150)[3]["text"]
+    first = index.search(query, k=5, backend="table")
+    assert index.search(query, k=5, backend="table").hits == first.hits
+    made = index.requests.get(5, {"backend": "table"})
+    assert index.requests.get(5, {"backend": "table"}) is made
+    assert index.search(query, k=5, backend="flat").backend == "flat"
+    with pytest.raises(HashIndexError, match="k must be an integer"):
+        index.search(query, k=True)  # 1 is cached meanwhile: True is still refused
+    index.search(query, k=1)
+    with pytest.raises(HashIndexError, match="k must be an integer"):
+        index.search(query, k=True)
+    topics = {h.metadata["topic"] for h in index.search(query, k=20,
+                                                         filter={"topic": "space"}).hits}
+    assert topics == {"space"}
+    other = {h.metadata["topic"] for h in index.search(query, k=20,
+                                                        filter={"topic": "cooking"}).hits}
+    assert other == {"cooking"}

@@ -144,8 +144,9 @@ class GraphBackend(Backend):
         if query_code is not None:
             query_words = code_words(np.asarray(query_code, dtype=np.uint8).reshape(1, -1))
             distances = popcount_rows(self.codes, rows, query_words[0])
-            keep = distances <= max_radius  # a radius cap holds here too
-            rows, distances, scores = rows[keep], distances[keep], scores[keep]
+            if max_radius < self.bits:  # a radius cap holds here too
+                keep = distances <= max_radius
+                rows, distances, scores = rows[keep], distances[keep], scores[keep]
         else:
             distances = np.zeros(len(rows), dtype=np.int64)
         order = np.lexsort((rows, -scores))

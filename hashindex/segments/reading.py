@@ -244,3 +244,19 @@ class VectorStack:
             part_offsets = np.concatenate([[0], np.cumsum(counts)])
             out[where] = self.stores[segment].scores_batch(local, part_offsets, queries)
         return out
+
+
+def one_store(vectors):
+    """One VectorStore over every row (a stack of segments' int8 stores joined), for a
+    backend built on the fly over all rows; None where there is none to join."""
+    if vectors is None or isinstance(vectors, VectorStore):
+        return vectors
+    if any(store.scales is None for store in vectors.stores):
+        return None
+    return VectorStore(np.concatenate([np.asarray(s.vectors) for s in vectors.stores]),
+                       np.concatenate([np.asarray(s.scales) for s in vectors.stores]))
+
+
+def merged(parts: list[Backend], starts: list[int], sizes: list[int], bits: int) -> Backend:
+    """One segment's backend as itself (no merging cost); several as one SegmentedBackend."""
+    return parts[0] if len(parts) == 1 else SegmentedBackend(bits, parts, starts, sizes)

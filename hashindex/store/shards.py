@@ -58,7 +58,6 @@ class ShardReader:
         self._cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
         self._cache_groups = cache_groups
         self._lock = threading.Lock()
-        self._held: pa.Table | None = None  # every row decoded, when preloaded
         for number, shard in enumerate(shards):
             # no pre-buffering, no threads: a hit reads one small row group, where both only
             # add overhead (10 random row groups at 1M: 1.9 ms with them, 0.85 ms without)
@@ -92,23 +91,6 @@ class ShardReader:
         return sum(handle.metadata.row_group(i).total_byte_size
                    for handle in self._files.values() for i in range(handle.num_row_groups))
 
-    def preload(self, max_bytes: int) -> bool:
-        """Decode every row into memory once, if that takes at most max_bytes: a service then
-        fetches a hit's row in microseconds instead of decoding its row group (~0.1 ms per
-        group; at 1M documents a top-10 touches ~10 groups). False when over the limit."""
-        if self._held is not None:
-            return True
-        if self.decoded_bytes() > max_bytes:
-            return False
-        with self._lock:
-            tables = [self._file(n).read(use_threads=False) for n in range(len(self._files))]
-        self._held = (pa.concat_tables(tables).combine_chunks() if tables else None)
-        return self._held is not None
-
-    @property
-    def held_bytes(self) -> int:
-        return self._held.nbytes if self._held is not None else 0
-
     @property
     def schema(self) -> pa.Schema:
         return self._files[0].schema_arrow if self._files else pa.schema([])
@@ -124,8 +106,6 @@ class ShardReader:
     def take(self, rows: np.ndarray) -> pa.Table:
         """The rows (global ids) in the order given, as one table."""
         rows = np.asarray(rows, dtype=np.int64)
-        if self._held is not None:
-            return self._held.take(row_indices(rows)) if len(rows) else None
         pieces, order = [], []
         shard_of = np.searchsorted(self.row_starts, rows, side="right") - 1
         for shard in np.unique(shard_of):

@@ -70,7 +70,7 @@ def add(index_path, input_path, upsert, input_format, text_column, id_column, em
 def delete(index_path, ids, ids_file, strict):
     """Delete documents from INDEX by ID (tombstones: `compact` reclaims their space)."""
     from hashindex.app.cli.arguments import utf8_texts
-    from hashindex.engine import read_index_encoder
+    from hashindex.model_io import read_index_encoder
     from hashindex.segments.writer import IndexWriter
 
     wanted = utf8_texts(ids, "ID")
@@ -100,7 +100,7 @@ def delete(index_path, ids, ids_file, strict):
 def compact(index_path):
     """Merge INDEX's segments into one, dropping deleted documents, and rebuild its table and
     second backend."""
-    from hashindex.engine import read_index_encoder
+    from hashindex.model_io import read_index_encoder
     from hashindex.segments.writer import IndexWriter, NothingToDo
     from hashindex.tuning import Tuning
     from indexer.build.tune import retune

@@ -272,10 +272,10 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
     def check_body(body: SearchBody, current: Snapshot):
         if not 1 <= body.k <= settings.max_k:
             raise HashIndexError(f"k: {body.k} is out of range; use 1 to {settings.max_k}")
-        request = current.index.request(
-            body.k, max_radius=body.radius, rerank=body.rerank, backend=body.backend,
+        request = current.index.requests.get(body.k, dict(  # checked once per option set
+            max_radius=body.radius, rerank=body.rerank, backend=body.backend,
             backend_options=body.backend_options, rerank_candidates=body.rerank_candidates,
-            filter=body.filter, target_recall=body.target_recall)
+            filter=body.filter, target_recall=body.target_recall))
         query = query_of(body, current.index.bits)
         if isinstance(query, str) and current.batcher is None:
             current.index.embedder()  # raises: this index has no text model

@@ -79,8 +79,8 @@ class ServingState:
         # the first build was checked by whoever started the service (serve --verify, before
         # listening); `verify` re-hashes each new build before it is swapped in
         index = HashIndex.open(self.path, verify=self.verify and previous is not None)
-        if self.preload_bytes and index.shards.preload(self.preload_bytes):
-            log.info("documents held in memory: %.1f MB", index.shards.held_bytes / 1e6)
+        if self.preload_bytes and index.documents.hold(self.preload_bytes):
+            log.info("documents held in memory: %.1f MB", index.documents.held_bytes / 1e6)
         elif self.preload_bytes:
             log.info("documents read from the Parquet shards per query: %.1f MB decoded is "
                      "over --preload-documents-mb", index.shards.decoded_bytes() / 1e6)
@@ -91,8 +91,8 @@ class ServingState:
                 and previous.text_model == text_model(index):
             index.adopt_embedder(previous.index.embedder())
             batcher = previous.batcher
-        else:  # a sequence variant's texts also keep their tokens (engine.embed_texts)
-            from hashindex.engine import embed_texts
+        else:  # a sequence variant's texts also keep their tokens (queries.embed_texts)
+            from hashindex.queries import embed_texts
 
             embedder = index.embedder(threads=self.embed_threads)
             embed = (partial(embed_texts, embedder, max_tokens=index.token_count)

@@ -1,0 +1,65 @@
+"""What a search takes beside text, an embedding or a code (Like, EmbeddedText, CodedQuery)
+and what it gives back (SearchResult of Hits): plain data, the same on every surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Like:
+    """A query by a stored document: its own embedding (its code where the index keeps no
+    embeddings); the document itself is left out of the results."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class EmbeddedText:
+    """A text query already through the text model (embed_texts): its pooled embedding and,
+    for a sequence variant, its token embeddings; what a service's batched texts become."""
+
+    embedding: np.ndarray  # float32 (d,)
+    tokens: np.ndarray | None = None  # float32 (max_tokens, d), zero-padded
+    length: int = 0  # real tokens
+
+
+@dataclass(frozen=True)
+class CodedQuery:
+    """A code with the embedding that re-ranks its candidates (a stored document of a
+    sequence variant, whose embedding alone cannot be encoded)."""
+
+    code: np.ndarray
+    embedding: np.ndarray
+
+
+@dataclass(slots=True)
+class Hit:
+    id: str
+    distance: int
+    score: float
+    text: str | None
+    metadata: dict
+    row: int
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    radius: int
+    buckets_touched: int
+    documents_touched: int
+    candidates: int
+    exact: bool
+    backend: str
+    reranked: bool
+    query_code: bytes = b""
+    notes: list[str] = field(default_factory=list)
+    ranking: str = "cosine"  # what the hits are ordered by: cosine, or code distance
+    setting: str = ""  # the tuned setting the request ran (empty: its own knobs)
+    tuned_recall: float | None = None  # what that setting reached at the build's tuning
+    scanned: bool = False  # every code was compared (a full scan)
+    filter_examined: int | None = None  # candidates checked against the metadata filter
+    filter_passed: int | None = None  # of which passed
