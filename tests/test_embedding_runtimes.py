@@ -185,7 +185,8 @@ def write_docs(path, texts):
 def test_int8_index_carries_its_model_and_finds_its_own_documents(tmp_path, monkeypatch):
     docs = write_docs(tmp_path / "docs.jsonl", TEXTS[:80])
     report = build_index(BuildConfig(input=str(docs), out=str(tmp_path / "idx"), bits=32,
-                                     quantize="int8", cache_dir=str(tmp_path / "cache"),
+                                     quantize="int8", calibrate_on_input=True,
+                                     cache_dir=str(tmp_path / "cache"),
                                      show_progress=False), train_config=FAST_TRAIN)
     assert report.embedded == 80
     index = HashIndex.open(tmp_path / "idx")
@@ -202,6 +203,34 @@ def test_int8_index_carries_its_model_and_finds_its_own_documents(tmp_path, monk
         hit = index.search(TEXTS[row], k=1).hits[0]
         assert hit.distance == 0 and hit.id == f"d{row}"
     assert not (tmp_path / "empty-cache" / "exports").exists()  # nothing re-exported
+
+
+def test_int8_is_calibrated_once_per_model_on_the_bundled_set(tmp_path):
+    """Two corpora built with --quantize int8 share one export (calibrated on the bundled set,
+    made by the first build, taken from the cache by the second); --calibrate-on-input makes
+    its own."""
+    cache = tmp_path / "cache"
+
+    def exports():
+        return sorted(p.name for p in (cache / "exports").iterdir())
+
+    for name, texts in (("a", TEXTS[:40]), ("b", TEXTS[40:90])):
+        docs = write_docs(tmp_path / f"{name}.jsonl", texts)
+        build_index(BuildConfig(input=str(docs), out=str(tmp_path / name), bits=32,
+                                quantize="int8", cache_dir=str(cache), show_progress=False),
+                    train_config=FAST_TRAIN)
+        record = HashIndex.open(tmp_path / name).manifest.embedding
+        assert "bundled calibration set" in record["calibration"]
+        if name == "a":
+            first = exports()
+    assert exports() == first  # the second corpus made no export of its own
+    assert HashIndex.open(tmp_path / "a").manifest.embedding["model_sha256"] == \
+        HashIndex.open(tmp_path / "b").manifest.embedding["model_sha256"]
+    docs = write_docs(tmp_path / "c.jsonl", TEXTS[:50])
+    build_index(BuildConfig(input=str(docs), out=str(tmp_path / "c"), bits=32, quantize="int8",
+                            calibrate_on_input=True, cache_dir=str(cache),
+                            show_progress=False), train_config=FAST_TRAIN)
+    assert len(exports()) == len(first) + 1
 
 
 def test_fp32_export_is_remade_and_checked_when_the_cache_is_gone(tmp_path, monkeypatch):

@@ -42,6 +42,8 @@ QUANTIZER = "nncf-smoothquant"  # in an int8 export's cache key: another quantiz
 EXPORT_METHOD = "eager-attention"
 LEGACY_EXPORT_METHOD = ""
 
+log = logging.getLogger("hashindex")
+
 
 def texts_digest(texts: list[str]) -> str:
     digest = hashlib.sha256()
@@ -187,6 +189,9 @@ def exported_model(model, model_name: str, quantize: str, cache_dir: Path,
         export_fp32(model, work / MODEL_FILE, method)
         fault_point("export")
         if quantize == "int8":
+            log.info("calibrating the int8 text model on %d texts (once per model, "
+                     "calibration set and machine; ~10-20 s): kept in %s",
+                     len(calibration_texts), folder)
             fp32 = work / "fp32.onnx"
             os.replace(work / MODEL_FILE, fp32)
             try:

@@ -36,7 +36,8 @@ ENGINES = ("local", "ray")
 AUTO_BACKEND = "auto"
 ARGUMENT_KINDS = {  # checked as a BuildConfig is made
     "input": PATH, "out": PATH, "format": OPTIONAL_TEXT, "model": PATH,
-    "embed_backend": TEXT, "quantize": TEXT, "device": TEXT, "embed_threads": INTEGER,
+    "embed_backend": TEXT, "quantize": TEXT, "calibrate_on_input": FLAG, "device": TEXT,
+    "embed_threads": INTEGER,
     "embed_workers": INTEGER, "max_tokens": INTEGER, "variant": TEXT, "bits": INTEGER,
     "encoder": OPTIONAL_PATH, "backend": TEXT, "backend_options": ((dict,), "a dict"),
     "substring_index": FLAG, "store_embeddings": FLAG, "vector_dtype": TEXT,
@@ -59,9 +60,11 @@ class BuildConfig:
     # codes
     model: str = DEFAULT_MODEL  # the sentence-transformers text model
     embed_backend: str = DEFAULT_RUNTIME  # the runtime it runs in (runtimes.py)
-    # none (the model's own numbers), int8 (calibrated on the input's first documents), or
-    # auto: int8 where the runtime takes it
+    # none (the model's own numbers), int8 (static scales calibrated on the bundled
+    # calibration set: one export per model and machine, cached), or auto: int8 where the
+    # runtime takes it
     quantize: str = DEFAULT_QUANTIZE
+    calibrate_on_input: bool = False  # int8: scales from this input's first documents instead
     device: str = "cpu"  # torch only: cpu or cuda
     embed_threads: int = 0  # 0: every core (divided among the workers)
     embed_workers: int = 1  # processes embedding in parallel, each its own model

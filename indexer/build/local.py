@@ -94,7 +94,8 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
                             cache_dir=config.cache_dir, max_tokens=config.max_tokens,
                             workers=config.embed_workers)
         if config.quantization == "int8":
-            embedder.calibration_texts, embedder.calibration = calibration_sample(stream)
+            embedder.calibration_texts, embedder.calibration = calibration_sample(
+                stream, config.calibrate_on_input)
     model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
     if encoder_model is None and embedder is not None:
@@ -151,9 +152,16 @@ def build_index(config: BuildConfig, *, train_config: TrainConfig | None = None,
     return run.report
 
 
-def calibration_sample(stream: DocumentStream) -> tuple[list[str], str]:
-    """Texts to calibrate int8 activation scales on: CALIBRATION_TEXTS spread over the
-    input's first batch, or the bundled sample when the input has too few."""
+def calibration_sample(stream: DocumentStream, on_input: bool = False
+                       ) -> tuple[list[str], str]:
+    """Texts to calibrate int8 activation scales on: the bundled sample's first
+    CALIBRATION_TEXTS (the same for every corpus, so the export is made once per model and
+    machine and then taken from the cache), or with `on_input` CALIBRATION_TEXTS spread over
+    the input's first batch (the bundled sample where the input has too few)."""
+    if not on_input:
+        sample = bundled_sample_texts()[:CALIBRATION_TEXTS]
+        return sample, (f"{len(sample)} documents of the bundled calibration set "
+                        "(--calibrate-on-input: this input's)")
     batch = next(stream.batches(CALIBRATION_WINDOW), None)
     texts = batch.texts if batch is not None and batch.texts else []
     if len(texts) >= MIN_CALIBRATION_TEXTS:

@@ -318,7 +318,8 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
         if config.quantization == "int8":  # calibrated here, before the workers load the export
             from indexer.build.local import calibration_sample
 
-            embedder.calibration_texts, embedder.calibration = calibration_sample(stream)
+            embedder.calibration_texts, embedder.calibration = calibration_sample(
+                stream, config.calibrate_on_input)
     model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
     encoder_model = check_encoder(config, model_name)
     if encoder_model is not None and encoder_model.reads_tokens:
