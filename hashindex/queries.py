@@ -40,6 +40,18 @@ def encode_one(encoder, embedding: np.ndarray) -> np.ndarray:
     return encoder.encode(embedding[None])[0]
 
 
+def check_embedded(embedding, dimension: int) -> np.ndarray:
+    """An EmbeddedText's vector (a caller may build one): float, of the index's dimension,
+    finite; left as it is otherwise (a text model's own output)."""
+    embedding = np.asarray(embedding)
+    if embedding.ndim != 1 or embedding.shape[0] != dimension or embedding.dtype.kind != "f":
+        raise HashIndexError(f"an EmbeddedText must hold a float vector of dimension "
+                             f"{dimension}; got {embedding.dtype} of shape {embedding.shape}")
+    if not np.isfinite(embedding).all():
+        raise HashIndexError("query embedding holds NaN or inf; pass finite numbers")
+    return embedding
+
+
 def prepare(query, encoder, bits: int, dimension: int, where: str,
             encode: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(code uint8[bits/8], embedding float32[d] or None) for an EmbeddedText, a
@@ -53,7 +65,8 @@ def prepare(query, encoder, bits: int, dimension: int, where: str,
             code = encoder.encode_tokens(query.embedding[None], query.tokens[None],
                                          np.array([query.length]))[0]
             return code, query.embedding
-        return (encode_one(encoder, query.embedding) if encode else None), query.embedding
+        embedding = check_embedded(query.embedding, dimension)
+        return (encode_one(encoder, embedding) if encode else None), embedding
     if isinstance(query, (bytes, bytearray)):
         query = np.frombuffer(bytes(query), dtype=np.uint8)
     array = np.asarray(query)

@@ -7,7 +7,6 @@ repeated pays the checks, the tuned-setting choice and the knob parsing once.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -159,19 +158,30 @@ class RequestCache:
         return request
 
 
+KEYED_TYPES = (str, int, float, bool, type(None))  # exactly these, nowhere subclasses
+
+
 def option_key(k, options: dict):
-    """A hashable key for (k, options): exact types kept (1 and 1.0 and True differ, as
-    their checks do), or None where an option cannot be keyed."""
+    """A hashable key for (k, options) that tells apart whatever the checks tell apart: every
+    value and dict key tagged with its exact type (1, 1.0 and True; a list and a tuple; "1"
+    and 1), or None where some value is of another kind (made afresh, not cached)."""
     if type(k) is not int:
         return None
     if not options:
         return k
     try:
-        return k, json.dumps(options, sort_keys=True, default=_refuse) + repr(
-            [type(v).__name__ for _, v in sorted(options.items())])
-    except (TypeError, ValueError):
+        return k, tagged(options)
+    except TypeError:
         return None
 
 
-def _refuse(value):
-    raise TypeError(value)
+def tagged(value):
+    kind = type(value)
+    if kind is dict:
+        return ("dict", tuple(sorted(((tagged(key), tagged(item)) for key, item in value.items()),
+                                     key=repr)))
+    if kind in (list, tuple):
+        return (kind.__name__, tuple(tagged(item) for item in value))
+    if kind in KEYED_TYPES:
+        return (kind.__name__, value)
+    raise TypeError(kind)

@@ -73,10 +73,10 @@ def check_query_embedding(embedding: np.ndarray) -> np.ndarray:
     if embedding.ndim == 1:  # the common case in ~2 µs: finite, and unit or scaled once
         square = float(np.dot(embedding, embedding))
         if 0.0 < square < 1e30:  # NaN, inf, zero and float32 overflow take the checks below
-            if abs(square - 1.0) <= UNIT_TOLERANCE:
-                return embedding
             norm = math.sqrt(float(np.dot(embedding.astype(np.float64),
                                           embedding.astype(np.float64))))
+            if abs(norm - 1.0) <= UNIT_TOLERANCE:  # as unit_length: kept bit for bit
+                return embedding
             return (embedding.astype(np.float64) / norm).astype(np.float32)
     if not np.isfinite(embedding).all():
         raise HashIndexError("query embedding holds NaN or inf; pass finite numbers")

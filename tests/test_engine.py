@@ -1,5 +1,7 @@
 """HashIndex: search semantics on a real (fake-embedded) index."""
 
+import json
+
 import numpy as np
 import pytest
 from helpers import FakeEmbedder, build, corpus, write_input
@@ -173,3 +175,57 @@ def test_repeated_options_are_checked_once_and_never_confused(index):
     other = {h.metadata["topic"] for h in index.search(query, k=20,
                                                         filter={"topic": "cooking"}).hits}
     assert other == {"cooking"}
+
+
+def test_option_keys_tell_apart_what_the_checks_tell_apart():
+    from hashindex.request import option_key
+
+    keys = [option_key(5, {"filter": {"topic": ["a", "b"]}}),
+            option_key(5, {"filter": {"topic": ("a", "b")}}),
+            option_key(5, {"filter": {"1": 3}}), option_key(5, {"filter": {1: 3}}),
+            option_key(5, {"filter": {"n": 1}}), option_key(5, {"filter": {"n": 1.0}}),
+            option_key(5, {"filter": {"n": True}}), option_key(5, {"rerank_candidates": None}),
+            option_key(5, {})]
+    assert len(set(keys)) == len(keys)
+    assert option_key(5, {"filter": {"n": np.int64(1)}}) is None  # not cached: made afresh
+    assert option_key(True, {}) is None
+
+
+def test_an_embedded_text_is_checked_alone_as_in_a_batch(index):
+    from hashindex.engine import EmbeddedText
+
+    for bad, message in ((np.full(index.dimension, np.nan, np.float32), "NaN or inf"),
+                         (np.ones(index.dimension // 2, np.float32), "dimension")):
+        for run in (lambda q: index.search(q), lambda q: index.search_batch([q, q])):
+            with pytest.raises(HashIndexError, match=message):
+                run(EmbeddedText(bad))
+
+
+def test_a_query_within_the_unit_tolerance_is_kept_bit_for_bit():
+    from hashindex.validation import check_query_embedding
+
+    vector = np.random.default_rng(0).normal(size=384).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    for scale in (1.00008, 0.99993, 1.0):
+        near = (vector * scale).astype(np.float32)
+        assert check_query_embedding(near) is near or \
+            np.array_equal(check_query_embedding(near), near)
+    far = vector * 3
+    assert np.linalg.norm(check_query_embedding(far)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_service_setting_zero_keeps_documents_on_disk(tmp_path):
+    from hashindex.app.serve.snapshots import ServingState
+
+    rng = np.random.default_rng(0)
+    rows = [{"doc": f"d{i}", "text": f"t{i}", "vector": rng.normal(size=8).tolist()}
+            for i in range(64)]
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build(source, tmp_path / "index", bits=16, embedding_column="vector")
+    for budget, held in ((0, False), (1 << 30, True)):
+        state = ServingState(tmp_path / "index", preload_bytes=budget)
+        index = state.load(None).index
+        for i in range(20):
+            index.search(np.asarray(rows[i]["vector"], np.float32), k=3)
+        assert (index.documents.columns is not None) is held, budget

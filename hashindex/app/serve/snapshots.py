@@ -79,6 +79,7 @@ class ServingState:
         # the first build was checked by whoever started the service (serve --verify, before
         # listening); `verify` re-hashes each new build before it is swapped in
         index = HashIndex.open(self.path, verify=self.verify and previous is not None)
+        index.documents.hold_bytes = self.preload_bytes  # 0: always from the shards
         if self.preload_bytes and index.documents.hold(self.preload_bytes):
             log.info("documents held in memory: %.1f MB", index.documents.held_bytes / 1e6)
         elif self.preload_bytes:
