@@ -65,9 +65,19 @@ class Backend:
     def save(self, directory: Path) -> list[Path]:
         raise NotImplementedError
 
+    @staticmethod
+    def open_files(directory: Path) -> tuple:
+        """Its files opened (mapped, held) now, read by `from_files` later: a reader keeps the
+        build it opened even when a rebuild replaces these paths."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_files(cls, files: tuple, bits: int) -> Backend:
+        return cls(bits, *files)
+
     @classmethod
     def load(cls, directory: Path, bits: int) -> Backend:
-        raise NotImplementedError
+        return cls.from_files(cls.open_files(directory), bits)
 
     def search(self, query_code: np.ndarray, k: int, max_radius: int,
                options=None) -> Candidates:

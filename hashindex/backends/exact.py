@@ -40,14 +40,6 @@ class ExactBackend(Backend):
     def open_files(directory: Path) -> tuple:
         return (load_array(directory / CODES_FILE, dtypes=(np.uint64,), ndim=2),)
 
-    @classmethod
-    def from_files(cls, files: tuple, bits: int):
-        return cls(bits, *files)
-
-    @classmethod
-    def load(cls, directory: Path, bits: int):
-        return cls.from_files(cls.open_files(directory), bits)
-
     def nbytes(self) -> int:
         return int(self.codes.nbytes)
 

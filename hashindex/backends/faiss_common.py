@@ -45,10 +45,6 @@ class FaissBackend(Backend):
         np.save(directory / IDS_FILE, self.ids)
         return [directory / INDEX_FILE, directory / IDS_FILE]
 
-    @classmethod
-    def load(cls, directory: Path, bits: int):
-        return cls.from_files(cls.open_files(directory), bits)
-
     @staticmethod
     def open_files(directory: Path) -> tuple:
         """The index file held open and the id map mapped: what `from_files` reads later, so a

@@ -95,14 +95,6 @@ class GraphBackend(Backend):
         """Every array memory-mapped now: a reader keeps the build it opened."""
         return tuple(load_array(directory / name) for name in GRAPH_FILES)  # headers checked
 
-    @classmethod
-    def from_files(cls, files: tuple, bits: int):
-        return cls(bits, *files)
-
-    @classmethod
-    def load(cls, directory: Path, bits: int):
-        return cls.from_files(cls.open_files(directory), bits)
-
     def search(self, query_code, k, max_radius, options=None, embedding=None,
                walk_past: int | None = None):
         """The beam's rows: by Hamming distance to `query_code` (walk=codes), or with
