@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,21 @@ def serve_index(index_path, log_path, ready_seconds: float = 120, args=(), proce
             yield server.url
 
     return running()
+
+
+def tree_snapshot(folder: Path, skip: Path | None = None) -> dict:
+    """Every path under folder (links not followed; those under `skip` left out) with its kind,
+    size and sha256."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        relative = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            out[relative] = ("link", os.readlink(path))
+        elif path.is_dir():
+            out[relative] = ("dir",)
+        else:
+            data = path.read_bytes()
+            out[relative] = ("file", len(data), hashlib.sha256(data).hexdigest())
+    return out

@@ -42,7 +42,6 @@ add_documents           2     2      2     1     5     2     1       1       1  
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
@@ -58,7 +57,15 @@ import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import FakeEmbedder, build, corpus, serve_index, vector_docs, write_input
+from helpers import (
+    FakeEmbedder,
+    build,
+    corpus,
+    serve_index,
+    tree_snapshot,
+    vector_docs,
+    write_input,
+)
 
 import hashindex.embedding.embedder
 import indexer.build.local
@@ -109,24 +116,6 @@ NOT_APPLICABLE = {  # (command, class): why no case of that class exists
 
 
 # ---- helpers: a case's folder, its snapshot, its checks --------------------------------------
-def snapshot(folder: Path, skip: Path | None = None) -> dict:
-    """Every path under folder (links not followed; those under `skip` left out) with its kind,
-    size and sha256."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        if skip is not None and (path == skip or skip in path.parents):
-            continue
-        relative = path.relative_to(folder).as_posix()
-        if path.is_symlink():
-            out[relative] = ("link", os.readlink(path))
-        elif path.is_dir():
-            out[relative] = ("dir",)
-        else:
-            data = path.read_bytes()
-            out[relative] = ("file", len(data), hashlib.sha256(data).hexdigest())
-    return out
-
-
 def manifest_of(index: Path | None) -> bytes | None:
     if index is None:
         return None
@@ -772,10 +761,10 @@ def test_command(item: Case, work: Path, monkeypatch):
     if item.prepare is not None:
         item.prepare(work)
     index = work / item.writes if item.writes else None
-    before, manifest = snapshot(work, skip=index), manifest_of(index)
+    before, manifest = tree_snapshot(work, skip=index), manifest_of(index)
     code, stderr = run_cli(item, work, monkeypatch)
     error_line(stderr, code, item.words)
-    assert snapshot(work, skip=index) == before
+    assert tree_snapshot(work, skip=index) == before
     assert manifest_of(index) == manifest
 
 
@@ -964,7 +953,7 @@ def send(url: str, item: Request) -> httpx.Response:
     for item in SERVICE_CASES])
 def test_service(item: Request, service):
     url, folder, index = service
-    before = snapshot(folder, skip=index)
+    before = tree_snapshot(folder, skip=index)
     before.pop("serve.log", None)
     manifest = manifest_of(index)
     answer = send(url, item)
@@ -972,7 +961,7 @@ def test_service(item: Request, service):
     error = answer.json()["error"]
     for word in item.words:
         assert word in error, (word, error)
-    after = snapshot(folder, skip=index)
+    after = tree_snapshot(folder, skip=index)
     after.pop("serve.log", None)
     assert after == before
     assert manifest_of(index) == manifest
@@ -1204,12 +1193,12 @@ def test_python_api(item: Call, work: Path, request):
         item.prepare(work)
     index = HashIndex.open(work / "idx") if item.api == "HashIndex.search" else None
     target = work / item.writes if item.writes else None
-    before, manifest = snapshot(work, skip=target), manifest_of(target)
+    before, manifest = tree_snapshot(work, skip=target), manifest_of(target)
     with pytest.raises(HashIndexError) as raised:
         item.call(work, index)
     for word in item.words:
         assert word in str(raised.value), (word, str(raised.value))
-    assert snapshot(work, skip=target) == before
+    assert tree_snapshot(work, skip=target) == before
     assert manifest_of(target) == manifest
 
 

@@ -12,7 +12,6 @@ against real files, real symbolic links and really killed writers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import build, vector_docs, write_input
+from helpers import build, tree_snapshot, vector_docs, write_input
 
 from hashindex.faults import KILL_AT
 from hashindex.store.layout import PENDING_FILE
@@ -53,20 +52,6 @@ def one_line(result: subprocess.CompletedProcess, code: int, *fragments: str) ->
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
-
-
-def snapshot(folder: Path) -> dict:
-    """Every path under `folder` (links not followed) with its kind and content hash."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).as_posix()
-        if path.is_symlink():
-            out[relative] = ("link", os.readlink(path))
-        elif path.is_dir():
-            out[relative] = ("dir",)
-        else:
-            out[relative] = ("file", hashlib.sha256(path.read_bytes()).hexdigest())
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +158,14 @@ def test_a_build_keeps_folders_that_look_like_staging(built, tmp_path):
     lookalike.mkdir()
     (lookalike / "data").write_text("z")
     (tmp_path / "myidx.tmp-abcd1234.lock").write_text("1234\n")
-    before = snapshot(tmp_path)
+    before = tree_snapshot(tmp_path)
     for extra in ((), ("--overwrite",)):
         result = hashindex("build", built / "base.parquet", "--out", tmp_path / "myidx",
                            "--embedding-column", "vec", "--id-column", "doc", "--bits", "16",
                            "--epochs", "1", "--quiet", *extra)
         assert result.returncode == 0, result.stderr
         assert "removed" not in result.stderr
-    after = snapshot(tmp_path)
+    after = tree_snapshot(tmp_path)
     assert {k: v for k, v in after.items() if not k.startswith("myidx/") and k != "myidx"} \
         == before
 
@@ -235,13 +220,13 @@ def test_a_linked_segment_is_refused_by_readers_and_writers(index, additions, tm
     moved = tmp_path / "moved-segment"
     shutil.move(index / "segments" / "seg-000001", moved)
     (index / "segments" / "seg-000001").symlink_to(moved)
-    before = snapshot(moved)
+    before = tree_snapshot(moved)
     args = {"query": ("query", index, "--like", "a-5"), "get": ("get", index, "a-1"),
             "verify": ("verify", index), "info": ("info", index),
             "delete": ("delete", index, "a-1")}.get(command)
     result = (add(index, additions) if command == "add" else hashindex(*args))
     one_line(result, 2, "seg-000001", "symbolic link")
-    assert snapshot(moved) == before
+    assert tree_snapshot(moved) == before
 
 
 # ---- 4. a manifest names only paths inside its index ---------------------------------------
@@ -329,7 +314,7 @@ def test_a_full_disk_mid_commit_keeps_the_previous_generation(index, additions, 
 
 
 def test_a_read_only_index_is_one_line(index, additions, tmp_path):
-    before = snapshot(index)
+    before = tree_snapshot(index)
     script = f"""
         mount --bind {index} {index} && mount -o remount,bind,ro {index} {index} || exit 77
         {cli()} add {index} {additions} --id-column doc --embedding-column vec --quiet \
@@ -346,12 +331,12 @@ def test_a_read_only_index_is_one_line(index, additions, tmp_path):
         stderr = (tmp_path / f"{name}.err").read_text()
         one_line(subprocess.CompletedProcess([], 2, "", stderr), 2, "permission denied",
                  str(index))
-    assert snapshot(index) == before
+    assert tree_snapshot(index) == before
 
 
 def test_ctrl_c_mid_add_keeps_the_previous_generation(index, tmp_path):
     big = write_input(vector_docs(20000, "big", seed=4, dim=DIM), tmp_path / "big", "parquet")
-    before = snapshot(index)
+    before = tree_snapshot(index)
     process = subprocess.Popen(
         [sys.executable, "-m", "hashindex.app.cli", "add", index, big, "--id-column", "doc",
          "--embedding-column", "vec"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -364,6 +349,6 @@ def test_ctrl_c_mid_add_keeps_the_previous_generation(index, tmp_path):
     assert process.returncode == 130, stderr
     lines = [x for x in stderr.splitlines() if x.startswith("error:")]
     assert lines == ["error: interrupted; nothing was published"], stderr
-    after = snapshot(index)
+    after = tree_snapshot(index)
     after.pop("write.lock", None), before.pop("write.lock", None)
     assert after == before
