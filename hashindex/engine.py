@@ -65,6 +65,7 @@ class HashIndex:
         self.bits = check_bits(manifest.bits)
         self.dimension = manifest.dimension
         self.model_name = manifest.embedding_model
+        self.described = f"{root} uses {self.model_name}"  # what a query's errors name
         self.metadata_columns = manifest.metadata_columns
         self.row_count = manifest.rows  # every segment's rows, deleted ones included
         self.encoder = read_index_encoder(root, self.bits)  # numpy arrays, no torch
@@ -242,8 +243,8 @@ class HashIndex:
         with encode=False an embedding's code is left None (the caller encodes many at once)."""
         if isinstance(query, str):
             query = self.embed_texts([check_query_text(query)])[0]
-        return prepare(query, self.encoder, self.bits, self.dimension,
-                       f"{self.root} uses {self.model_name}", encode)
+        return prepare(query, self.encoder, self.bits, self.dimension, self.described,
+                       encode)
 
     def embed_texts(self, texts: list[str]) -> list[EmbeddedText]:
         """Texts through the text model in one call, as the documents went: pooled, and for a
@@ -307,7 +308,6 @@ class HashIndex:
         texts = [check_query_text(q) for q in queries if isinstance(q, str)]
         embedded = iter(self.embed_texts(texts)) if texts else iter(())
         one = len(queries) == 1  # encoded at once, without a stacking step
-        where = f"{self.root} uses {self.model_name}"
         prepared = []
         for query in queries:
             row = None
@@ -315,8 +315,8 @@ class HashIndex:
                 query, row = self.stored_query(query)
             elif isinstance(query, str):
                 query = next(embedded)
-            code, embedding = prepare(query, self.encoder, self.bits, self.dimension, where,
-                                      encode=one)
+            code, embedding = prepare(query, self.encoder, self.bits, self.dimension,
+                                      self.described, encode=one)
             prepared.append((code, embedding, row))
         floats = [i for i, (code, _, _) in enumerate(prepared) if code is None]
         if floats:

@@ -80,7 +80,7 @@ class ServingState:
         # listening); `verify` re-hashes each new build before it is swapped in
         index = HashIndex.open(self.path, verify=self.verify and previous is not None)
         index.documents.hold_bytes = self.preload_bytes  # 0: always from the shards
-        if self.preload_bytes and index.documents.hold(self.preload_bytes):
+        if self.preload_bytes and index.documents.hold():
             log.info("documents held in memory: %.1f MB", index.documents.held_bytes / 1e6)
         elif self.preload_bytes:
             log.info("documents read from the Parquet shards per query: %.1f MB decoded is "
