@@ -256,17 +256,20 @@ class HashIndex:
         """Tokens a sequence variant reads of each text (None: it reads pooled vectors)."""
         return self.encoder.max_tokens if self.encoder.reads_tokens else None
 
-    def request(self, k: int = 10, *, max_radius: int | None = None, rerank: bool = True,
+    def request(self, k: int = 10, *, radius: int | None = None, rerank: bool = True,
                 backend: str | None = None, rerank_candidates: int | None = None,
                 backend_options: dict | None = None, filter: dict | None = None,
-                target_recall: float | None = None) -> SearchRequest:
+                target_recall: float | None = None,
+                max_radius: int | None = None) -> SearchRequest:
         """A SearchRequest with every field checked against this index, before anything is
         loaded or embedded. Without knobs of its own (`backend_options`,
         `rerank_candidates`) it runs the fastest setting the index was tuned to that meets
         `target_recall` (default: the build's target), of `backend` when one is named;
         backend_options are merged over the index's stored defaults; `filter` on metadata as
-        hashindex/filters.py describes."""
-        return make_request(self, k, max_radius=max_radius, rerank=rerank, backend=backend,
+        hashindex/filters.py describes; `radius` caps the Hamming distance of the candidates
+        (`max_radius`, its old name, warns)."""
+        return make_request(self, k, radius=radius, max_radius=max_radius, rerank=rerank,
+                            backend=backend,
                             rerank_candidates=rerank_candidates,
                             backend_options=backend_options, filter=filter,
                             target_recall=target_recall)

@@ -7,6 +7,7 @@ repeated pays the checks, the tuned-setting choice and the knob parsing once.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -54,12 +55,21 @@ def check_integer(name: str, value) -> None:
         raise HashIndexError(f"{name} must be an integer, got {value!r}")
 
 
-def make_request(index, k: int = 10, *, max_radius: int | None = None, rerank: bool = True,
+def make_request(index, k: int = 10, *, radius: int | None = None, rerank: bool = True,
                  backend: str | None = None, rerank_candidates: int | None = None,
                  backend_options: dict | None = None, filter: dict | None = None,
-                 target_recall: float | None = None) -> SearchRequest:
+                 target_recall: float | None = None,
+                 max_radius: int | None = None) -> SearchRequest:
     """A SearchRequest for `index` (a HashIndex), every field checked before anything is
-    loaded or embedded (HashIndex.request documents the options)."""
+    loaded or embedded (HashIndex.request documents the options). `max_radius` is the old
+    name of `radius`, kept for one release."""
+    if max_radius is not None:
+        warnings.warn("max_radius is deprecated and will be removed in the next release; "
+                      "use radius", DeprecationWarning, stacklevel=3)
+        if radius is not None and radius != max_radius:
+            raise HashIndexError(f"radius={radius} and max_radius={max_radius} disagree; "
+                                 "give radius alone (max_radius is its old name)")
+        radius = max_radius
     check_integer("k", k)
     if k < 1:
         raise HashIndexError(f"k={k} must be at least 1")
@@ -70,10 +80,10 @@ def make_request(index, k: int = 10, *, max_radius: int | None = None, rerank: b
     if backend_options is not None and not isinstance(backend_options, dict):
         raise HashIndexError(f"backend_options must be a dict of knob: value, not a "
                              f"{type(backend_options).__name__} ({backend_options!r})")
-    if max_radius is not None:
-        check_integer("radius", max_radius)
-        if not 0 <= max_radius <= index.bits:
-            raise HashIndexError(f"radius={max_radius} is out of range: use 0 to {index.bits} "
+    if radius is not None:
+        check_integer("radius", radius)
+        if not 0 <= radius <= index.bits:
+            raise HashIndexError(f"radius={radius} is out of range: use 0 to {index.bits} "
                                  f"for this {index.bits}-bit index")
     if rerank_candidates is not None:
         check_integer("rerank_candidates", rerank_candidates)
@@ -101,7 +111,7 @@ def make_request(index, k: int = 10, *, max_radius: int | None = None, rerank: b
     if index.vectors is None:
         notes.append("ranked by code distance: this index keeps no vectors (built with "
                      "--no-store-embeddings)")
-    return SearchRequest(k, max_radius, bool(rerank), backend, rerank_candidates,
+    return SearchRequest(k, radius, bool(rerank), backend, rerank_candidates,
                          knobs.to_dict(), knobs, where, tuned.target,
                          tuned.setting.describe() if tuned.setting else "",
                          tuned.setting.recall if tuned.setting else None, tuple(notes))

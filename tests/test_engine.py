@@ -47,7 +47,7 @@ def test_no_exact_match_at_radius_zero_says_so(index):
     rng = np.random.default_rng(0)
     absent = next(c for c in rng.integers(0, 256, (1000, 4), dtype=np.uint8)
                   if c.tobytes() not in present)
-    result = index.search(absent, k=3, max_radius=0)
+    result = index.search(absent, k=3, radius=0)
     assert result.hits == [] and result.radius == 0
     assert any("no document within radius 0" in note for note in result.notes)
 
@@ -229,3 +229,14 @@ def test_the_service_setting_zero_keeps_documents_on_disk(tmp_path):
         for i in range(20):
             index.search(np.asarray(rows[i]["vector"], np.float32), k=3)
         assert (index.documents.columns is not None) is held, budget
+
+
+def test_max_radius_is_the_old_name_of_radius_and_warns(index):
+    text = corpus(150)[9]["text"]
+    new = index.search(text, k=5, radius=3)
+    with pytest.warns(DeprecationWarning, match="use radius"):
+        old = index.search(text, k=5, max_radius=3)
+    assert [h.id for h in old.hits] == [h.id for h in new.hits]
+    assert max(h.distance for h in new.hits) <= 3
+    with pytest.raises(HashIndexError, match="disagree"):
+        index.search(text, k=5, radius=2, max_radius=3)

@@ -201,7 +201,7 @@ def test_search_k_must_be_an_integer(built):
         with pytest.raises(HashIndexError, match="k must be an integer"):
             index.search("rocket orbit", k=k)
     with pytest.raises(HashIndexError, match="radius must be an integer"):
-        index.search("rocket orbit", max_radius=1.5)
+        index.search("rocket orbit", radius=1.5)
 
 
 # ---- 3. accepted nonsense ----
@@ -403,7 +403,7 @@ def test_figures_say_what_was_examined(built):
     table = {"backend": "table", "rerank": False}  # the table's own figures
     scan = index.search(corpus(60)[2]["text"], k=5, **table)  # 16 bits, 60 codes: a scan
     assert scan.scanned and scan.documents_touched == 60
-    exact = index.search(corpus(60)[2]["text"], k=1, max_radius=0, **table)
+    exact = index.search(corpus(60)[2]["text"], k=1, radius=0, **table)
     assert not exact.scanned and exact.documents_touched == exact.candidates
     output = run("query", built, corpus(60)[2]["text"], "-k", "5").output
     assert "a full scan of 60 documents" in output

@@ -65,9 +65,9 @@ def test_search_equals_a_local_query(service):
 @pytest.mark.parametrize("body, status, fragment", [
     ({"text": "x", "k": 0}, 400, "k: 0 is out of range"),
     ({"text": "x", "k": 5000}, 400, "use 1 to 1000"),
-    ({"text": "x", "code": "00"}, 400, "exactly one of text, embedding, code or like_id"),
-    ({}, 400, "exactly one of text, embedding, code or like_id"),
-    ({"like_id": "nope"}, 404, "no document with id 'nope'"),
+    ({"text": "x", "code": "00"}, 400, "exactly one of text, embedding, code or like"),
+    ({}, 400, "exactly one of text, embedding, code or like"),
+    ({"like": "nope"}, 404, "no document with id 'nope'"),
     ({"text": "x", "filter": {"colour": "red"}}, 400, "no metadata column 'colour'"),
     ({"text": "x", "filter": {"n": "many"}}, 400, "filter.n: 'many' is not a int64"),
     ({"text": "x", "filter": {"n": {"above": 3}}}, 400, "a range takes gt, gte, lt, lte"),
@@ -139,10 +139,12 @@ def test_filter_like_and_timings_over_http(service):
     assert all(10 <= h["metadata"]["n"] < 40 for h in answer["hits"])
     assert answer["filter_passed"] == expected.filter_passed
     assert set(answer["timings"]) == {"embed", "search", "total"}
-    like = httpx.post(url + "/search", json={"like_id": "d7", "k": 3}).json()
+    like = httpx.post(url + "/search", json={"like": "d7", "k": 3}).json()
     assert "d7" not in [h["id"] for h in like["hits"]]
     assert [h["id"] for h in like["hits"]] == \
         [h.id for h in local.search(Like("d7"), k=3).hits]
+    old_name = httpx.post(url + "/search", json={"like_id": "d7", "k": 3}).json()
+    assert [h["id"] for h in old_name["hits"]] == [h["id"] for h in like["hits"]]
 
 
 def test_metrics_count_requests_and_each_request_logs_one_line(service):

@@ -92,7 +92,7 @@ search_options = {
     "backend_options": knobs, "rerank": st.booleans(), "rerank_candidates": st.integers(1, 500),
     "filter": filters,
 }
-query_fields = {"text": TEXT_QUERIES, "code": codes, "embedding": embeddings, "like_id": ids}
+query_fields = {"text": TEXT_QUERIES, "code": codes, "embedding": embeddings, "like": ids}
 valid_searches = st.one_of(*(st.fixed_dictionaries({name: value}, optional=search_options)
                              for name, value in query_fields.items()))
 valid_bodies = {
@@ -223,7 +223,7 @@ def warm_up(http: httpx.Client, url: str) -> None:
         for i in range(0, 60, 6):
             text = TEXTS[(i + round_) % 60]
             assert http.post(url + "/search", json={"text": text, "k": 10}).status_code == 200
-            http.post(url + "/search", json={"like_id": f"d{i}", "k": 5, "filter": {
+            http.post(url + "/search", json={"like": f"d{i}", "k": 5, "filter": {
                 "n": {"gte": 5}}})
             http.post(url + "/search", json={"code": f"{i:08x}", "k": 20, "backend": "flat"})
         http.post(url + "/search/batch", json={"queries": [{"text": t, "k": 20}

@@ -216,8 +216,8 @@ def test_a_wrong_type_is_named_with_the_value_given(server):
 
 
 @pytest.mark.parametrize("raw, words", [
-    (b'{"code": "00000000", "like_id": "\\ud800"}', "surrogate pair"),
-    (b'{"code": "00000000", "like_id": "\xff"}', "UTF-8"),
+    (b'{"code": "00000000", "like": "\\ud800"}', "surrogate pair"),
+    (b'{"code": "00000000", "like": "\xff"}', "UTF-8"),
 ])
 def test_a_body_that_is_not_json_text_says_what_to_fix(server, raw, words):
     url, _ = server
@@ -276,8 +276,8 @@ def test_true_is_not_a_number(server, path, body, words):
 
 
 @pytest.mark.parametrize("path, body, prefix", [
-    ("/search", {"like_id": "no-such"}, ""),
-    ("/search/batch", {"queries": [{"code": "00000000"}, {"like_id": "no-such"}]},
+    ("/search", {"like": "no-such"}, ""),
+    ("/search/batch", {"queries": [{"code": "00000000"}, {"like": "no-such"}]},
      "queries[1]: "),
 ])
 def test_an_unknown_like_id_is_a_404_that_leaves_the_folder_out(server, path, body, prefix):

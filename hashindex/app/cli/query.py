@@ -72,7 +72,7 @@ def query(index, text, k, radius, backend, target_recall, backend_options, reran
         fields = {"k": k, "radius": radius, "backend": backend, "backend_options": knobs,
                   "rerank": not no_rerank, "rerank_candidates": rerank_candidates,
                   "filter": spec or None, "target_recall": target_recall}
-        asked = ([{"like_id": like_id, **fields}] if like_id is not None
+        asked = ([{"like": like_id, **fields}] if like_id is not None
                  else [{"text": q, **fields} for q in queries])
         results = remote_search(server, asked)
         show(queries if like_id is None else [f"like {like_id}"], results,
@@ -82,7 +82,7 @@ def query(index, text, k, radius, backend, target_recall, backend_options, reran
 
     opened = HashIndex.open(index)
     try:
-        request = opened.request(k, max_radius=radius, rerank=not no_rerank, backend=backend,
+        request = opened.request(k, radius=radius, rerank=not no_rerank, backend=backend,
                                  rerank_candidates=rerank_candidates, backend_options=knobs,
                                  filter=spec, target_recall=target_recall)
     except HashIndexError as error:  # a filter's error, as the flag the user wrote it with

@@ -273,7 +273,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         if not 1 <= body.k <= settings.max_k:
             raise HashIndexError(f"k: {body.k} is out of range; use 1 to {settings.max_k}")
         request = current.index.requests.get(body.k, dict(  # checked once per option set
-            max_radius=body.radius, rerank=body.rerank, backend=body.backend,
+            radius=body.radius, rerank=body.rerank, backend=body.backend,
             backend_options=body.backend_options, rerank_candidates=body.rerank_candidates,
             filter=body.filter, target_recall=body.target_recall))
         query = query_of(body, current.index.bits)

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from hashindex.engine import Like
 from hashindex.errors import HashIndexError
 
-QUERY_FIELDS = ("text", "embedding", "code", "like_id")
+QUERY_FIELDS = ("text", "embedding", "code", "like")
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 STRICT = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
 
@@ -49,7 +49,7 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(fits_the_index)]
 
 
 class SearchBody(BaseModel):
-    """Exactly one of text, embedding, code (hex) or like_id; the rest as `hashindex query`
+    """Exactly one of text, embedding, code (hex) or like; the rest as `hashindex query`
     takes them."""
 
     model_config = STRICT
@@ -57,8 +57,10 @@ class SearchBody(BaseModel):
     text: str | None = None
     embedding: list[float] | None = None
     code: str | None = Field(None, description="the query's code as hex")
-    like_id: str | None = Field(None, description="search with this stored document's own "
-                                                  "embedding (or code); it is left out")
+    like: str | None = Field(None, description="search with this stored document's own "
+                                               "embedding (or code); it is left out")
+    like_id: str | None = Field(None, description="the old name of `like`, kept for one "
+                                "release", json_schema_extra={"deprecated": True})
     k: Int64 = 10
     radius: Int64 | None = None
     backend: str | None = Field(None, description="a backend by name (default: the fastest "
@@ -111,16 +113,16 @@ class DeleteBody(BaseModel):
 
 def query_of(body: SearchBody, bits: int):
     """The query the engine takes: text, a float32 embedding, a code (bytes) or Like."""
-    given = [name for name in QUERY_FIELDS if getattr(body, name) is not None]
+    given = [name for name in (*QUERY_FIELDS, "like_id") if getattr(body, name) is not None]
     if len(given) != 1:
-        raise HashIndexError("give exactly one of text, embedding, code or like_id"
+        raise HashIndexError("give exactly one of text, embedding, code or like"
                              + (f" (got {', '.join(given)})" if given else ""))
     if body.text is not None:
         if not body.text.strip():
             raise HashIndexError("text: the query text is empty; pass some words to search for")
         return body.text
-    if body.like_id is not None:
-        return Like(body.like_id)
+    if body.like is not None or body.like_id is not None:
+        return Like(body.like if body.like is not None else body.like_id)
     if body.embedding is not None:
         return np.asarray(body.embedding, dtype=np.float32)
     try:
