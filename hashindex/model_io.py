@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hashindex import __version__
+from hashindex.version import __version__
 from hashindex.code_encoder import CodeEncoder
 from hashindex.errors import HashIndexError
 from hashindex.models import create_model

@@ -18,7 +18,7 @@ import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from hashindex import __version__
+from hashindex.version import __version__
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import MANIFEST_FILE
 from hashindex.store.paths import check_index_paths, check_no_links, link_error
