@@ -58,9 +58,8 @@ def test_build_query_info_happy_path(tmp_path, source):
     result = run("query", out, text, "-k", "3")
     assert result.exit_code == 0, result.output
     assert "d0005" in result.output.splitlines()[2] and "radius reached" in result.output
-    result = run("query", out, text, "-k", "3", "--json")
-    records = [json.loads(line) for line in result.output.splitlines()]
-    assert records[0]["id"] == "d0005" and records[0]["distance"] == 0 and len(records) == 3
+    hits = json.loads(run("query", out, text, "-k", "3", "--json").output)["hits"]
+    assert hits[0]["id"] == "d0005" and hits[0]["distance"] == 0 and len(hits) == 3
     info = run("info", out, "--json")
     assert json.loads(info.output)["manifest"]["documents"] == 60
     assert "variant / bits" in run("info", out).output
@@ -78,8 +77,7 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch
         assert kept == (flag == "--substring-index")
         assert ("no substring index" in run("info", out).output) == (not kept)
         query = run("query", out, corpus(60)[7]["text"], "-k", "12", "--json")
-        results[flag] = [(r["id"], r["distance"]) for r in map(json.loads,
-                                                               query.output.splitlines())]
+        results[flag] = [(r["id"], r["distance"]) for r in json.loads(query.output)["hits"]]
     assert results["--substring-index"] == results["--no-substring-index"]
 
 
@@ -104,14 +102,16 @@ def test_model_options_reach_the_model(tmp_path, source):
     assert load_model(out / "encoder").hidden_widths == (24, 12)
 
 
-def test_queries_file_writes_jsonl(tmp_path, built):
+def test_queries_file_writes_a_json_document_per_query(tmp_path, built):
     docs = corpus(60)
     queries = tmp_path / "q.txt"
     queries.write_text(docs[1]["text"] + "\n" + json.dumps({"text": docs[2]["text"]}) + "\n")
     result = run("query", built, "--queries", queries, "-k", "2")
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.output.splitlines()]
-    assert [r["id"] for r in records if r["rank"] == 1] == ["d0001", "d0002"]
+    answers = [json.loads(line) for line in result.output.splitlines()]
+    assert [a["query"] for a in answers] == [docs[1]["text"], docs[2]["text"]]
+    assert [a["hits"][0]["id"] for a in answers] == ["d0001", "d0002"]
+    assert run("query", built, "--queries", queries, "-k", "2", "--json").output == result.output
 
 
 def test_variants_lists_every_backbone():
@@ -276,7 +276,7 @@ def test_backend_options_from_the_command_line(tmp_path, source):
     assert "hnsw (neighbours=8, ef_construction=40, ef_search=7)" in run("info", out).output
     result = run("query", out, "rocket orbit", "--backend", "hnsw", "--backend-option",
                  "ef_search=50", "--json")
-    assert result.exit_code == 0 and len(result.output.splitlines()) == 10
+    assert result.exit_code == 0 and len(json.loads(result.output)["hits"]) == 10
     assert_bad_input(run("query", out, "x", "--backend", "hnsw", "--backend-option",
                          "ef_search=many"), "'many' is not a valid int")
     assert_bad_input(run("query", out, "x", "--backend", "hnsw", "--backend-option",
@@ -302,7 +302,7 @@ def test_graph_backend_end_to_end(tmp_path, source):
     result = run("query", out, text, "--backend", "graph", "--backend-option", "ef_search=24",
                  "--rerank-candidates", "24", "--json", "-k", "3")
     assert result.exit_code == 0, result.output
-    hits = [json.loads(line) for line in result.output.splitlines()]
+    hits = json.loads(result.output)["hits"]
     assert len(hits) == 3 and hits[0]["id"] == "d0005", hits[0]
 
 
@@ -356,3 +356,119 @@ def test_a_where_on_an_unknown_column_names_the_flag(built):
                      "--where", "no metadata column 'colour'")
     assert_bad_input(run("query", built, "x", "--where", "year>=soon"), "--where year",
                      "'soon'")
+
+
+def test_a_filter_names_its_flag(built):
+    assert_bad_input(run("query", built, "x", "--filter", "colour=red"),
+                     "--filter", "no metadata column 'colour'")
+    assert_bad_input(run("query", built, "x", "--filter", "year>>2"), "--filter 'year>>2'",
+                     "starts with an operator")
+    assert_bad_input(run("query", built, "x", "--filter", "topic=space", "--where", "year=2001"),
+                     "--where is the old name of --filter")
+
+
+def test_filter_gives_where_s_answer_and_where_notes_it_is_deprecated(built):
+    """--filter is the name; --where, its old one, answers the same and says so on stderr."""
+    cooking = corpus(60)[0]["text"]
+    unfiltered = json.loads(run("query", built, cooking, "--json").output)
+    assert unfiltered["hits"][0]["id"] == "d0000"  # a cooking document: the filter must act
+    answers = {}
+    for flag in ("--filter", "--where"):
+        result = run("query", built, cooking, flag, "topic=space", flag, "year>=2002", "--json")
+        assert result.exit_code == 0, result.output
+        answers[flag] = result.stdout
+        hits = json.loads(result.stdout)["hits"]
+        assert hits and all(h["metadata"]["topic"] == "space" and h["metadata"]["year"] >= 2002
+                            for h in hits), hits
+    assert answers["--filter"] == answers["--where"]
+    assert run("query", built, cooking, "--filter", "topic=space").stderr == ""
+    where = run("query", built, cooking, "--where", "topic=space")
+    assert where.stderr == "note: --where is deprecated; use --filter\n"
+
+
+HIT_FIELDS = ["id", "score", "distance", "text", "metadata"]
+
+
+def test_query_json_is_one_document_with_hits_and_the_figures_once(built):
+    text = corpus(60)[5]["text"]
+    result = run("query", built, text, "-k", "4", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)  # the whole output: one document
+    assert answer["query"] == text and isinstance(answer["hits"], list)
+    assert [list(hit) for hit in answer["hits"]] == [HIT_FIELDS] * 4
+    assert answer["hits"][0]["id"] == "d0005"
+    scores = [hit["score"] for hit in answer["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    for figure in ("radius", "candidates", "backend", "setting", "ranking", "notes", "exact",
+                   "documents_touched", "buckets_touched", "tuned_recall"):
+        assert figure in answer, figure
+    assert answer["ranking"] == "cosine" and isinstance(answer["notes"], list)
+    like = json.loads(run("query", built, "--like", "d0005", "-k", "3", "--json").stdout)
+    assert like["like"] == "d0005" and "query" not in like and len(like["hits"]) == 3
+    assert "d0005" not in [hit["id"] for hit in like["hits"]]
+
+
+def test_query_json_with_queries_is_one_document_a_line(tmp_path, built):
+    docs = corpus(60)
+    queries = tmp_path / "q.txt"
+    queries.write_text("".join(docs[i]["text"] + "\n" for i in (3, 9, 14)))
+    result = run("query", built, "--queries", queries, "-k", "2", "--json")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    answers = [json.loads(line) for line in lines]
+    assert [a["query"] for a in answers] == [docs[i]["text"] for i in (3, 9, 14)]
+    assert [[h["id"] for h in a["hits"]][0] for a in answers] == ["d0003", "d0009", "d0014"]
+    assert all(len(a["hits"]) == 2 and "radius" in a for a in answers)
+
+
+def test_query_jsonl_is_a_line_per_hit(tmp_path, built):
+    text = corpus(60)[5]["text"]
+    lines = run("query", built, text, "-k", "4", "--jsonl").stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 4 and [r["rank"] for r in records] == [1, 2, 3, 4]
+    assert all(r["query"] == text and "radius" in r for r in records)
+    assert records[0]["id"] == "d0005"
+    queries = tmp_path / "q.txt"
+    queries.write_text(corpus(60)[1]["text"] + "\n" + corpus(60)[2]["text"] + "\n")
+    result = run("query", built, "--queries", queries, "-k", "3", "--jsonl")
+    assert len(result.stdout.splitlines()) == 6
+
+
+def test_query_json_and_jsonl_together_are_refused(built):
+    assert_bad_input(run("query", built, "rocket", "--json", "--jsonl"),
+                     "--json and --jsonl exclude each other")
+
+
+def test_query_server_prints_the_same_json_as_a_local_query(built, monkeypatch):
+    """`query --server` turns the service's answer back into the same document: the service's
+    own serializer answers here, in place of the HTTP round trip."""
+    import httpx
+
+    from hashindex.app.serve.schema import result_json
+    from hashindex.engine import HashIndex, Like
+
+    opened = HashIndex.open(built)
+
+    class Answer:
+        status_code = 200
+
+        def __init__(self, body):
+            self.body = body
+
+        def json(self):
+            return self.body
+
+    def post(url, json, timeout):
+        query = Like(json["like"]) if "like" in json else json["text"]
+        result = opened.search(query, k=json["k"], filter=json["filter"])
+        return Answer(result_json(result, {"search": 0.001}))
+
+    monkeypatch.setattr(httpx, "post", post)
+    text = corpus(60)[6]["text"]
+    for asked in ([text, "--json"], ["--like", "d0006", "--json"], [text, "--jsonl"],
+                  [text, "--filter", "topic=space", "--json"], [text]):
+        local = run("query", built, *asked, "-k", "3")
+        remote = run("query", "--server", "http://service", *asked, "-k", "3")
+        assert local.exit_code == remote.exit_code == 0, local.output + remote.output
+        assert remote.stdout == local.stdout, asked

@@ -238,7 +238,7 @@ def test_query_json_hits_come_in_score_order(graph_index):
     path = graph_index[0]
     result = CliRunner().invoke(main, ["query", str(path), "--like", "d3", "--json", "-k", "8"])
     assert result.exit_code == 0, result.output
-    scores = [json.loads(line)["score"] for line in result.output.strip().splitlines()]
+    scores = [hit["score"] for hit in json.loads(result.output)["hits"]]
     assert len(scores) == 8 and scores == sorted(scores, reverse=True)
 
 

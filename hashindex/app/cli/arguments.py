@@ -1,4 +1,4 @@
-"""Checks on free text from the command line (a query, ids, --where clauses).
+"""Checks on free text from the command line (a query, ids, --filter clauses).
 
 A shell passes bytes; Python keeps those that are not UTF-8 as lone surrogates
 (surrogateescape), which no text model, Arrow column or JSON answer can take. Paths may hold

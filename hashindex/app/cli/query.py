@@ -1,4 +1,5 @@
-"""`hashindex query`: one text, or a file of them, against an index; a table or JSON lines."""
+"""`hashindex query`: one text, or a file of them, against an index; a table, one JSON document
+per query (--json) or one JSON line per hit (--jsonl)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from hashindex.app.cli.arguments import utf8_text, utf8_texts
 from hashindex.backends import BACKENDS, check_backend
 from hashindex.errors import HashIndexError
 
+FILTER_HELP = ("Only documents whose metadata pass: COL=VALUE (repeat a column for one of "
+               "several values), COL>=V, COL<=V, COL>V, COL<V.")
+WHERE_NOTE = "--where is deprecated; use --filter"
+
 
 @click.command()
 @click.argument("index", required=False)
 @click.argument("text", required=False)
-@click.option("-k", "k", default=10, show_default=True, type=int)
+@click.option("-k", "k", default=10, show_default=True, type=int, help="Hits per query.")
 @click.option("--radius", default=None, type=int, help="Largest Hamming radius to search.")
 @click.option("--backend", default=None,
               help=f"Search backend: {', '.join(BACKENDS)} (default: the fastest setting the "
@@ -29,29 +34,47 @@ from hashindex.errors import HashIndexError
               help="Gather at least N candidates from the ball and rank them by cosine.")
 @click.option("--no-rerank", is_flag=True,
               help="Rank by code distance, not by cosine to the stored vectors.")
-@click.option("--queries", "queries_file", default=None,
-              help="File with one query per line (or JSONL with a text field); writes JSONL.")
+@click.option("--queries", "queries_file", default=None, metavar="FILE",
+              help="File with one query per line (or JSONL with a text field); prints one "
+                   "JSON document per query, one a line, as --json does (--jsonl: a line per "
+                   "hit).")
+@click.option("--filter", "filter_clauses", multiple=True, metavar="COL=VALUE",
+              help=FILTER_HELP)
 @click.option("--where", "where", multiple=True, metavar="COL=VALUE",
-              help="Only documents whose metadata pass: COL=VALUE (repeat a column for one "
-                   "of several values), COL>=V, COL<=V, COL>V, COL<V.")
-@click.option("--like", "like_id", default=None, metavar="ID",
+              help="Deprecated: the old name of --filter, kept for one release.")
+@click.option("--like", "like", default=None, metavar="ID",
               help="Search with a stored document's own embedding (or code) instead of a "
                    "TEXT; the document itself is left out.")
 @click.option("--server", default=None, metavar="URL",
               help="Send the query to a running `hashindex serve` at URL instead of opening "
                    "an index: `hashindex query --server URL TEXT`.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document per query: {\"query\" (or \"like\"), \"hits\": [{id, "
+                   "score, distance, text, metadata}, ...], and the search's figures once "
+                   "(radius, candidates, backend, setting, ranking, notes, ...)}. Several "
+                   "queries (--queries) give one document a line, each read by json.loads.")
+@click.option("--jsonl", "as_jsonl", is_flag=True,
+              help="One JSON object per hit, each with its query, rank and the search's "
+                   "figures (the form --json had before); a query without hits gives one "
+                   "line with rank null.")
 def query(index, text, k, radius, backend, target_recall, backend_options, rerank_candidates,
-          no_rerank, queries_file, where, like_id, server, as_json):
+          no_rerank, queries_file, filter_clauses, where, like, server, as_json, as_jsonl):
     """Search INDEX for TEXT (or every query in --queries FILE, or --like ID)."""
+    if as_json and as_jsonl:
+        raise HashIndexError("--json and --jsonl exclude each other: --json prints one "
+                             "document per query, --jsonl one line per hit; pass one")
+    if where and filter_clauses:
+        raise HashIndexError("--where is the old name of --filter: pass every clause with "
+                             "--filter")
+    flag, clauses = ("--where", where) if where else ("--filter", filter_clauses)
     if server is not None and text is None:
         index, text = None, index  # `query --server URL TEXT`: no INDEX
     if server is None and index is None:
         raise HashIndexError("pass the INDEX to search (or --server URL)")
-    if sum(x is not None for x in (text, queries_file, like_id)) != 1:
+    if sum(x is not None for x in (text, queries_file, like)) != 1:
         raise HashIndexError("pass exactly one of a query TEXT, --queries FILE or --like ID")
-    text, like_id = utf8_text(text, "the query TEXT"), utf8_text(like_id, "--like")
-    where = utf8_texts(where, "--where")
+    text, like = utf8_text(text, "the query TEXT"), utf8_text(like, "--like")
+    clauses = utf8_texts(clauses, flag)
     if backend_options and backend is None:
         raise HashIndexError("--backend-option sets a knob of a backend: name it with --backend")
     knobs = {}
@@ -62,54 +85,106 @@ def query(index, text, k, radius, backend, target_recall, backend_options, reran
         from hashindex.tuning import check_target
 
         check_target(target_recall, "--target-recall")
-    from hashindex.filters import parse_where  # numpy and pyarrow: not for --help
-
-    spec = parse_where(where)
+    spec = filter_spec(clauses, flag)
+    form = "jsonl" if as_jsonl else "json" if as_json or queries_file else "table"
     queries = read_queries(queries_file) if queries_file else [text]
+    asked = [Asked(like=like)] if like is not None else [Asked(text=q) for q in queries]
     if server is not None:
         from hashindex.app.cli.remote import remote_search
 
         fields = {"k": k, "radius": radius, "backend": backend, "backend_options": knobs,
                   "rerank": not no_rerank, "rerank_candidates": rerank_candidates,
                   "filter": spec or None, "target_recall": target_recall}
-        asked = ([{"like": like_id, **fields}] if like_id is not None
-                 else [{"text": q, **fields} for q in queries])
-        results = remote_search(server, asked)
-        show(queries if like_id is None else [f"like {like_id}"], results,
-             as_json or bool(queries_file))
-        return
+        results = remote_search(server, [{**a.body(), **fields} for a in asked])
+    else:
+        results = search_here(index, asked, queries_file is not None, k, spec, flag,
+                              dict(radius=radius, rerank=not no_rerank, backend=backend,
+                                   rerank_candidates=rerank_candidates, backend_options=knobs,
+                                   target_recall=target_recall))
+    show(asked, results, form)
+    if where:  # after the answer, so that a refusal stays one line
+        click.echo(f"note: {WHERE_NOTE}", err=True)
+
+
+class Asked:
+    """One query as the user gave it: a TEXT or --like ID, named the same way in the HTTP body
+    and in the JSON printed back."""
+
+    def __init__(self, text: str | None = None, like: str | None = None):
+        self.text, self.like = text, like
+
+    def body(self) -> dict:
+        return {"like": self.like} if self.like is not None else {"text": self.text}
+
+    def title(self) -> str:
+        return f"like {self.like}" if self.like is not None else self.text
+
+
+def filter_spec(clauses: list[str], flag: str) -> dict:
+    """The filter dict of the clauses, their errors naming the flag the user wrote them with
+    (the parser names --where, the flag's old name)."""
+    from hashindex.filters import parse_where  # numpy and pyarrow: not for --help
+
+    try:
+        return parse_where(clauses)
+    except HashIndexError as error:
+        message = str(error)
+        if message.startswith("--where "):
+            raise HashIndexError(flag + message.removeprefix("--where")) from None
+        raise
+
+
+def search_here(index: str, asked: list[Asked], batch: bool, k: int, spec: dict, flag: str,
+                options: dict) -> list:
+    """Open INDEX and run the queries; a filter the index refuses (unknown column, value of
+    the wrong type) is reported as the flag it came from."""
     from hashindex.engine import HashIndex, Like
 
     opened = HashIndex.open(index)
     try:
-        request = opened.request(k, radius=radius, rerank=not no_rerank, backend=backend,
-                                 rerank_candidates=rerank_candidates, backend_options=knobs,
-                                 filter=spec, target_recall=target_recall)
-    except HashIndexError as error:  # a filter's error, as the flag the user wrote it with
+        request = opened.request(k, filter=spec, **options)
+    except HashIndexError as error:
         message = str(error)
         if spec and message.startswith("filter"):
-            raise HashIndexError("--where " + message.removeprefix("filter").lstrip(".:")
+            raise HashIndexError(f"{flag} " + message.removeprefix("filter").lstrip(".:")
                                  .lstrip()) from None
         raise
-    if queries_file:
-        show(queries, opened.run_batch(queries, request), True)
-        return
-    result = opened.run(Like(like_id) if like_id is not None else text, request)
-    show([f"like {like_id}" if like_id is not None else text], [result], as_json)
+    if batch:
+        return opened.run_batch([a.text for a in asked], request)
+    one = asked[0]
+    return [opened.run(Like(one.like) if one.like is not None else one.text, request)]
 
 
-def show(queries: list[str], results: list, as_json: bool) -> None:
-    for query_text, result in zip(queries, results):
-        if as_json:
-            print_json(query_text, result)
+def show(asked: list[Asked], results: list, form: str) -> None:
+    for one, result in zip(asked, results):
+        if form == "json":
+            click.echo(json.dumps(result_document(one, result), ensure_ascii=False))
+        elif form == "jsonl":
+            print_hit_lines(one.title(), result)
         else:
-            print_result_table(query_text, result)
+            print_result_table(one.title(), result)
 
 
-def print_json(query_text: str, result) -> None:
+def result_document(asked: Asked, result) -> dict:
+    """One query's answer as one JSON document: the query, its hits in rank order, and what
+    the search did, once (the fields of the service's /search answer, timings aside)."""
+    document = {**({"like": asked.like} if asked.like is not None else {"query": asked.text}),
+                "hits": [{"id": hit.id, "score": round(hit.score, 6), "distance": hit.distance,
+                          "text": hit.text, "metadata": hit.metadata} for hit in result.hits],
+                "radius": result.radius, "candidates": result.candidates,
+                "buckets_touched": result.buckets_touched,
+                "documents_touched": result.documents_touched, "scanned": result.scanned,
+                "exact": result.exact, "backend": result.backend, "reranked": result.reranked,
+                "ranking": result.ranking, "setting": result.setting,
+                "tuned_recall": result.tuned_recall, "notes": result.notes}
+    return {**document, **filter_figures(result)}
+
+
+def print_hit_lines(query_text: str, result) -> None:
+    """--jsonl: the form --json had before, one line per hit, for scripts that read it."""
     if not result.hits:
         click.echo(json.dumps({"query": query_text, "rank": None, "radius": result.radius,
-                               "notes": result.notes}))
+                               "notes": result.notes}, ensure_ascii=False))
     for record in result_records(query_text, result):
         click.echo(json.dumps(record, ensure_ascii=False))
 

@@ -1,5 +1,6 @@
 """`hashindex query --server URL`: the same query sent to a running `hashindex serve`, its JSON
-answer turned back into the SearchResult the local printers take, so both print alike."""
+answer turned back into the SearchResult the local printers take, so the table, --json and
+--jsonl hold the same fields whether the index is opened here or served."""
 
 from __future__ import annotations
 
@@ -29,7 +30,12 @@ def remote_search(server: str, queries: list[dict], timeout_s: float = 60.0
     if answer.status_code != 200:
         message = body.get("error") if isinstance(body, dict) else None
         raise HashIndexError(f"--server {server}: {message or f'HTTP {answer.status_code}'}")
-    return [result_of(r) for r in ([body] if single else body["results"])]
+    try:
+        return [result_of(r) for r in ([body] if single else body["results"])]
+    except (KeyError, TypeError, AttributeError) as error:  # another service at that URL
+        raise HashIndexError(f"--server {server}: its answer is not a hashindex search answer "
+                             f"({type(error).__name__}: {error}); give the URL of a "
+                             "`hashindex serve` of this version") from None
 
 
 def result_of(answer: dict) -> SearchResult:
