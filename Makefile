@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev,bench,ray]"
+	$(BIN)/pip install -q -e ".[dev,bench,ray,serve]"
 # tests/test_search_page.py drives Debian's chromium (through playwright); playwright's own
 # browser download is not available on our machines. Without apt, install chromium yourself.
 	command -v chromium >/dev/null || apt-get install -y -q chromium \

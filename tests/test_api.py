@@ -4,6 +4,8 @@ arrays, changes through the Index, and the HTTP Client answering as Index.search
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +237,24 @@ def test_the_client_waits_out_a_loading_service_and_names_an_unreachable_one():
     with pytest.raises(HashIndexError, match="cannot reach the service"):
         hashindex.Client(f"http://127.0.0.1:{free_port()}", timeout_s=2).search("x")
 
+
+
+def test_the_readme_quickstart_in_python_runs(tmp_path):
+    """The README's Python lines, as written there, over the bundled sample's texts."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\nimport hashindex")
+    block = readme[start + len("```python\n"): readme.index("```", start + 10)]
+    assert "hashindex.build(" in block and ".search(" in block
+    code = block.replace('"my-index"', json.dumps(str(tmp_path / "my-index")))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=600, env={**__import__("os").environ,
+                                                     "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_the_readme_stays_short_and_its_links_lead_somewhere():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) < 250
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert "docs/python.md" in links and "docs/benchmarks.md" in links
+    assert [link for link in links if not (ROOT / link).exists()] == []

@@ -100,29 +100,9 @@ def delete(index_path, ids, ids_file, strict):
 def compact(index_path):
     """Merge INDEX's segments into one, dropping deleted documents, and rebuild its table and
     second backend."""
-    from hashindex.model_io import read_index_encoder
-    from hashindex.segments.writer import IndexWriter, NothingToDo
-    from hashindex.tuning import Tuning
-    from indexer.build.tune import retune
+    from indexer.compaction import compact_index
 
-    with IndexWriter(index_path) as writer:
-        read_index_encoder(writer.root, writer.manifest.bits)  # as every other command does
-        try:
-            report = writer.compact()
-        except NothingToDo as note:
-            tuning = Tuning.from_dict(writer.manifest.tuning)
-            if writer.manifest.store_embeddings and (tuning is None or tuning.stale(
-                    writer.manifest.rows, writer.manifest.documents)):
-                retune(writer)
-                click.echo(f"{note}; tuned it again (generation {writer.manifest.generation})")
-            else:
-                click.echo(str(note))
-            return
-        retune(writer)  # its documents changed: their recall/speed sweep too
-    click.echo(f"compacted {report.segments_before} segments ({report.rows_before} rows) into "
-               f"one of {report.documents} documents, {report.dropped} deleted rows dropped, "
-               f"and tuned it again in {report.seconds:.1f} s (generation "
-               f"{writer.manifest.generation})")
+    click.echo(compact_index(index_path).message)
 
 
 @click.command()

@@ -43,7 +43,7 @@ def info(index, as_json, verify):
         click.echo(f"embedded by          {e.get('backend', 'torch')}, quantize "
                    f"{e.get('quantize', 'none')}{calibrated}{cut}")
     click.echo(f"variant / bits       {m.variant} / {m.bits}")
-    click.echo(f"FAISS backend        {m.backend}{f' ({knobs})' if knobs else ''}")
+    click.echo(f"second backend       {m.backend}{f' ({knobs})' if knobs else ''}")
     click.echo(f"generation           {generation_line(m)}")
     click.echo(f"live, deleted        {m.documents} live, {m.rows - m.documents} deleted "
                f"(kept until compact)")

@@ -65,6 +65,19 @@ def log_config() -> dict:
     return config
 
 
+SERVE_PACKAGES = ("fastapi", "uvicorn", "orjson", "prometheus_client", "httptools")
+
+
+def check_serve_packages() -> None:
+    """The service's packages are the `[serve]` extra: name the missing one in one line."""
+    from importlib.util import find_spec
+
+    missing = [name for name in SERVE_PACKAGES if find_spec(name) is None]
+    if missing:
+        raise HashIndexError(f"hashindex serve needs {', '.join(missing)}, which this "
+                             "installation lacks: pip install 'hashindex[serve]'")
+
+
 @click.command()
 @click.argument("index_path", metavar="INDEX")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -114,6 +127,7 @@ def serve(index_path, host, port, max_k, max_batch_hits, max_body_bytes, read_ti
     """Serve INDEX over HTTP: a search page at /, POST /search and /search/batch,
     GET /documents/ID, /info, /health, /ready, /metrics; API docs at /docs; with
     --allow-writes, adds and deletes."""
+    check_serve_packages()
     import uvicorn
 
     from hashindex.app.serve.app import ServeSettings, create_app
