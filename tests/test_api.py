@@ -258,3 +258,43 @@ def test_the_readme_stays_short_and_its_links_lead_somewhere():
     links = re.findall(r"\]\(([^)#]+)\)", readme)
     assert "docs/python.md" in links and "docs/benchmarks.md" in links
     assert [link for link in links if not (ROOT / link).exists()] == []
+
+
+def test_the_client_retries_a_loading_service_until_it_answers():
+    """A real HTTP server on loopback that answers 503 twice (loading), then an answer."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls = []
+    answer = {"hits": [{"id": "a", "score": 0.9, "distance": 2, "text": "t", "metadata": {}}],
+              "backend": "exact", "notes": []}
+
+    class Loading(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["content-length"]))
+            calls.append(self.path)
+            status, body = ((503, {"error": "loading the index"}) if len(calls) <= 2
+                            else (200, answer))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Loading)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = hashindex.Client(url, wait_s=10).search("x", k=1)
+        assert result.ids == ["a"] and result.backend == "exact" and len(calls) == 3
+        calls.clear()
+        with pytest.raises(HashIndexError, match="loading the index"):  # gives up at wait_s
+            hashindex.Client(url, wait_s=0).search("x", k=1)
+    finally:
+        server.shutdown()
+        server.server_close()
