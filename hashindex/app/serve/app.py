@@ -27,8 +27,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from hashindex.app.serve.body_limit import BodyLimitMiddleware
+from hashindex.app.serve.docs import mount_docs
 from hashindex.app.serve.observability import ObservabilityMiddleware, ServiceMetrics
 from hashindex.app.serve.page import mount_search_page
+from hashindex.app.serve.responses import (
+    AddResponse,
+    BatchResponse,
+    DeleteOneResponse,
+    DeleteResponse,
+    DocumentResponse,
+    HealthResponse,
+    InfoResponse,
+    NotReadyResponse,
+    ReadyResponse,
+    SearchResponse,
+    responses,
+)
 from hashindex.app.serve.schema import (
     AddBody,
     BatchBody,
@@ -133,15 +147,43 @@ JSON_HINTS = {  # pydantic-core's words for a body that is not JSON text, and wh
 }
 
 
-def request_schema(schema: dict) -> dict:
-    """The body's JSON schema for /docs, since the endpoint reads the body itself."""
+REQUEST_BODIES = (SearchBody, BatchBody, AddBody, DeleteBody)
+
+
+def request_schema(model: type[BaseModel]) -> dict:
+    """The body's schema for /docs, since the endpoint reads the body itself: a reference to
+    the model among the schema's components (with_request_bodies puts it there)."""
     return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": schema}}}}
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
-SEARCH_SCHEMA = SearchBody.model_json_schema()  # flat: no nested models
-BATCH_SCHEMA = {"title": "BatchBody", "type": "object", "required": ["queries"],
-                "properties": {"queries": {"type": "array", "items": SEARCH_SCHEMA}}}
+def with_request_bodies(app: FastAPI) -> None:
+    """The OpenAPI schema with REQUEST_BODIES and the models they nest (a search in a batch,
+    a new document) as components. A body's own model_json_schema() nests them under $defs,
+    which a reference inside the OpenAPI document cannot reach (Swagger UI showed a resolver
+    error in the body's place)."""
+    from pydantic.json_schema import models_json_schema
+
+    made = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = made()  # FastAPI's, kept as app.openapi_schema and served from there
+            _, bodies = models_json_schema([(model, "validation") for model in REQUEST_BODIES],
+                                           ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                bodies["$defs"])
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def id_in_path(what: str) -> dict:
+    """The document id for /docs, since the endpoint reads it from the path itself (a FastAPI
+    parameter would bring FastAPI's 422 with `detail` into the schema, for a string that
+    cannot fail)."""
+    return {"parameters": [{"name": "doc_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}, "description": what}]}
 
 
 def json_response(content: dict) -> Response:
@@ -197,8 +239,12 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         writes.shutdown(wait=True)
         metrics.close()
 
-    app = FastAPI(title="hashindex", lifespan=lifespan,
-                  description="Semantic-hashing search over one index; see the README.")
+    app = FastAPI(title="hashindex", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Semantic-hashing search over one index; see the README. Every "
+                  'error is a JSON body {"error": "..."} naming the field at fault. Besides '
+                  "the statuses listed per endpoint: 400 for bytes that are not HTTP/1.1, 408 "
+                  "for a request that stops arriving, 413 for any body over the limit, 404 "
+                  "for an unknown path.")
 
     def snapshot() -> Snapshot:
         current = state.current
@@ -247,11 +293,13 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         return JSONResponse({"error": f"internal error ({type(error).__name__}); the server "
                                       "log has the traceback"}, status_code=500)
 
-    @app.get("/health")
+    @app.get("/health", responses=responses(HealthResponse, "The process answers."))
     def health():
         return {"status": "alive"}
 
-    @app.get("/ready")
+    @app.get("/ready", responses={
+        **responses(ReadyResponse, "The index is loaded and searched."),
+        503: {"model": NotReadyResponse, "description": "Still loading, or failed to load."}})
     def ready():
         if state.current is None:
             return JSONResponse({"status": "failed" if status["error"] else "loading",
@@ -259,7 +307,7 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         return {"status": "ready", "documents": len(state.current.index),
                 "loaded_at": state.current.loaded_at, "reloads": state.reloads}
 
-    @app.get("/info")
+    @app.get("/info", responses=responses(InfoResponse, "The served build's manifest.", 503))
     def info():
         index = snapshot().index
         stale = index.tuning is not None and index.tuning.stale(index.row_count, len(index))
@@ -303,14 +351,21 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         return await asyncio.get_running_loop().run_in_executor(
             searchers, search_one, current, query, request, started, time.perf_counter())
 
-    @app.post("/search", openapi_extra=request_schema(SEARCH_SCHEMA))
+    @app.post("/search", openapi_extra=request_schema(SearchBody), responses=responses(
+        SearchResponse, "The hits, best first, with how they were found.",
+        400, 404, 408, 413, 422, 503,
+        s404="`like` names no document in the served index."))
     async def search(request: Request):
         body = await read_body(request, SearchBody)
         current = snapshot()
         started = time.perf_counter()
         return json_response(await answer(current, *check_body(body, current), started))
 
-    @app.post("/search/batch", openapi_extra=request_schema(BATCH_SCHEMA))
+    @app.post("/search/batch", openapi_extra=request_schema(BatchBody), responses=responses(
+        BatchResponse, "Each query's answer, in order, as POST /search gives it.",
+        400, 404, 408, 413, 422, 503,
+        s404="A query's `like` names no document in the served index (the error says which "
+             "query: `queries[i]: ...`)."))
     async def search_batch(request: Request):
         """Each query answered as /search would; their texts embedded in one model call; the
         first bad query named by its position."""
@@ -372,7 +427,9 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
         return await asyncio.get_running_loop().run_in_executor(writes, run)
 
-    @app.post("/documents", openapi_extra=request_schema(AddBody.model_json_schema()))
+    @app.post("/documents", openapi_extra=request_schema(AddBody),
+              responses=responses(AddResponse, "Added in one commit, served before this "
+                                  "answer.", 400, 403, 408, 409, 413, 422, 503))
     async def add_documents(request: Request):
         """Add documents as one new segment: texts embedded by the index's text model (an
         index of precomputed embeddings takes `embedding` instead), encoded by its encoder."""
@@ -430,7 +487,11 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
                 unknown.append(doc_id)
         return unknown
 
-    @app.post("/documents/delete", openapi_extra=request_schema(DeleteBody.model_json_schema()))
+    @app.post("/documents/delete", openapi_extra=request_schema(DeleteBody),
+              responses=responses(DeleteResponse, "Deleted in one commit, served before this "
+                                  "answer.", 400, 403, 404, 408, 409, 413, 422, 503,
+                                  s404="`strict: true` and an id is not in the index: "
+                                       "nothing was deleted."))
     async def delete_documents(request: Request):
         body = await read_body(request, DeleteBody)
         blank = [i for i, doc in enumerate(body.ids) if not doc.strip()]
@@ -451,8 +512,11 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
 
         return await write(change)
 
-    @app.delete("/documents/{doc_id:path}")
-    async def delete_document(doc_id: str):
+    @app.delete("/documents/{doc_id:path}", openapi_extra=id_in_path("the id to delete"),
+                responses=responses(DeleteOneResponse, "Deleted in one commit, served before "
+                                    "this answer.", 400, 403, 404, 409, 503))
+    async def delete_document(request: Request):
+        doc_id = request.path_params["doc_id"]
         if not doc_id.strip():
             raise NotInIndex(f"id {doc_id!r} is empty and names no document; nothing was "
                              "deleted")
@@ -466,12 +530,16 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
             raise NotInIndex(f"id {doc_id!r} is not in this index; nothing was deleted")
         return out
 
-    @app.get("/documents/{doc_id:path}")
-    def document(doc_id: str):
+    @app.get("/documents/{doc_id:path}", openapi_extra=id_in_path("a stored document's id"),
+             responses=responses(DocumentResponse, "The stored document.", 404, 503))
+    def document(request: Request):
+        doc_id = request.path_params["doc_id"]
         hit = snapshot().index.document(doc_id)  # an unknown id: 404 (unknown_document)
         return {"id": hit.id, "text": hit.text, "metadata": hit.metadata}
 
     mount_search_page(app)
+    mount_docs(app)
+    with_request_bodies(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return app

@@ -30,6 +30,8 @@ def route_label(path: str) -> str:
         return "/documents/{id}"
     if path.startswith("/static/"):
         return "/static"
+    if path.startswith("/docs/"):  # the docs' scripts and styles
+        return "/docs"
     return "other"
 
 
