@@ -13,13 +13,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hashindex.version import __version__
 from hashindex.code_encoder import CodeEncoder
 from hashindex.errors import HashIndexError
 from hashindex.models import create_model
 from hashindex.models.config import ModelConfig
 from hashindex.store.fsutil import current_umask
 from hashindex.store.layout import ENCODER_DIR
+from hashindex.version import __version__
 from hashindex.versioned_json import read_versioned_json
 
 # 2: the variant's options nested under "options"; format 1 (flat) still loads (config.py)

@@ -18,10 +18,10 @@ import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from hashindex.version import __version__
 from hashindex.errors import HashIndexError
 from hashindex.store.layout import MANIFEST_FILE
 from hashindex.store.paths import check_index_paths, check_no_links, link_error
+from hashindex.version import __version__
 from hashindex.versioned_json import read_versioned_json
 
 # 2: the table keeps one sorted key per document, no offsets; 3: the manifest's own checksum;
