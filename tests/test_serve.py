@@ -145,6 +145,8 @@ def test_filter_like_and_timings_over_http(service):
         [h.id for h in local.search(Like("d7"), k=3).hits]
     old_name = httpx.post(url + "/search", json={"like_id": "d7", "k": 3}).json()
     assert [h["id"] for h in old_name["hits"]] == [h["id"] for h in like["hits"]]
+    assert any("like_id is deprecated" in note for note in old_name["notes"])
+    assert not any("deprecated" in note for note in like["notes"])
 
 
 def test_metrics_count_requests_and_each_request_logs_one_line(service):

@@ -48,6 +48,7 @@ from hashindex.app.serve.schema import (
     BatchBody,
     DeleteBody,
     SearchBody,
+    deprecation_notes,
     query_of,
     result_json,
 )
@@ -359,7 +360,8 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         body = await read_body(request, SearchBody)
         current = snapshot()
         started = time.perf_counter()
-        return json_response(await answer(current, *check_body(body, current), started))
+        return json_response(deprecation_notes(
+            body, await answer(current, *check_body(body, current), started)))
 
     @app.post("/search/batch", openapi_extra=request_schema(BatchBody), responses=responses(
         BatchResponse, "Each query's answer, in order, as POST /search gives it.",
@@ -398,8 +400,9 @@ def create_app(index_path: str, settings: ServeSettings | None = None) -> FastAP
         results = []
         for position, (query, search_request) in enumerate(checked):
             try:
-                results.append(await answer(current, query, search_request,
-                                            time.perf_counter(), embedded.get(position)))
+                results.append(deprecation_notes(body.queries[position], await answer(
+                    current, query, search_request, time.perf_counter(),
+                    embedded.get(position))))
             except UnknownDocument as error:
                 raise error.at(f"queries[{position}]: ") from None
             except HashIndexError as error:

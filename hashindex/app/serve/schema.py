@@ -134,6 +134,14 @@ def query_of(body: SearchBody, bits: int):
     return code
 
 
+def deprecation_notes(body: SearchBody, answer: dict) -> dict:
+    """An answer to a body that used an old name says so among its notes."""
+    if body.like_id is not None:
+        answer["notes"] = [*answer["notes"], "like_id is deprecated and will be removed in "
+                                              "the next release; use like"]
+    return answer
+
+
 def result_json(result, timings: dict) -> dict:
     out = {
         "hits": [{"id": h.id, "distance": h.distance, "score": round(h.score, 6),
