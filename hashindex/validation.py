@@ -10,6 +10,14 @@ import numpy as np
 
 from hashindex.errors import HashIndexError
 
+MAX_ROWS_NAMED = 5  # rows (documents) an error names before "and N more"
+
+
+def name_rows(rows) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:MAX_ROWS_NAMED])
+    more = f" and {len(rows) - MAX_ROWS_NAMED} more" if len(rows) > MAX_ROWS_NAMED else ""
+    return f"{shown}{more}"
+
 
 def check_embeddings(embeddings, dim: int | None = None, what: str = "embeddings") -> np.ndarray:
     """Return a C-contiguous float32 (n, d) array, or raise naming the first bad row."""

@@ -14,11 +14,14 @@ import pyarrow.compute as pc
 
 from hashindex.errors import HashIndexError
 from hashindex.store.shards import RESERVED_COLUMNS
-from hashindex.validation import FLAG, check_arguments, unit_length, vector_norms
+from hashindex.validation import (
+    FLAG,
+    check_arguments,
+    name_rows,
+    unit_length,
+    vector_norms,
+)
 from indexer.readers import Reader
-
-MAX_ROWS_NAMED = 5
-
 
 DEFAULT_ID_COLUMN = "id"
 
@@ -35,6 +38,14 @@ class ColumnOptions:
         check_arguments("ColumnOptions", vars(self), {
             "text_column": ((str,), "a column name (str)"), "id_column": optional,
             "embedding_column": optional, "skip_empty": FLAG})
+
+    @classmethod
+    def of_build(cls, record: dict, **changes) -> ColumnOptions:
+        """The options a build ran with, as its manifest records them (fields this version
+        does not know are left out), with `changes` (an add's flags) applied: the one place
+        an index's column options are rebuilt."""
+        return replace(cls(**{k: v for k, v in record.items() if k in cls.__dataclass_fields__}),
+                       **changes)
 
 
 def column_options(value, owner: str) -> ColumnOptions:
@@ -59,12 +70,6 @@ class DocumentBatch:
     metadata: pa.Table
     embeddings: np.ndarray | None  # float32 (n, d) when the input carries them
     skipped: int = 0
-
-
-def name_rows(rows: np.ndarray) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:MAX_ROWS_NAMED])
-    more = f" and {len(rows) - MAX_ROWS_NAMED} more" if len(rows) > MAX_ROWS_NAMED else ""
-    return f"{shown}{more}"
 
 
 class DocumentStream:

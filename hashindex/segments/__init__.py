@@ -6,4 +6,6 @@
 - writing.py  SegmentWriter: one new immutable segment (shards, table, second backend, vectors)
 - writer.py   IndexWriter: add, delete, compact and upgrade, each one commit under the lock
               (store/generations.py)
+- adding.py   what an add needs of the index, from the writer's manifest (encoder, text model,
+              columns, the id checks), shared by every add path and the builds' id check
 """

@@ -29,14 +29,13 @@ import pyarrow.parquet as pq
 
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
-from hashindex.model_io import read_code_encoder
 from hashindex.segments import reading
+from hashindex.segments.adding import Adding
 from hashindex.segments.reading import load_deletions, open_segments, segment_of
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.fsutil import path_error, write_new_file
 from hashindex.store.generations import commit
 from hashindex.store.layout import (
-    ENCODER_DIR,
     FAISS_DIR,
     SEGMENTS_DIR,
     SHARDS_DIR,
@@ -47,10 +46,14 @@ from hashindex.store.layout import (
     segment_number,
 )
 from hashindex.store.lock import WriterLock
-from hashindex.store.manifest import IndexManifest, Segment, read_manifest
+from hashindex.store.manifest import (
+    IndexManifest,
+    Segment,
+    index_manifest_file,
+    read_manifest,
+)
 from hashindex.store.pending import PendingChange, recover
 from hashindex.store.shards import CODE_COLUMN, ID_COLUMN, RESERVED_COLUMNS, ShardReader
-from hashindex.validation import unit_embeddings
 
 HISTORY_KEPT = 100  # the last commits a manifest lists
 # More small segments than this after an add are merged into one (merge_small). Searching them
@@ -95,7 +98,7 @@ class IndexWriter:
         self.merged: CompactReport | None = None  # what the last add's merge policy did
 
     def __enter__(self) -> IndexWriter:
-        read_manifest(self.root)  # a missing or damaged index fails before any lock is made
+        index_manifest_file(self.root)  # no lock file is made in a folder that is no index
         self.lock.__enter__()
         try:
             self.manifest = read_manifest(self.root)
@@ -161,6 +164,10 @@ class IndexWriter:
         return self._ids.take(pa.array(rows, pa.int64())).to_pylist()
 
     # ---- add -------------------------------------------------------------------------------
+    def adding(self) -> Adding:
+        """What an add needs of this index (segments/adding.py), from this writer's manifest."""
+        return Adding(self)
+
     def add(self, ids: list[str], texts: list[str | None], embeddings: np.ndarray,
             metadata: pa.Table | None = None, *, upsert: bool = False,
             tokens: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Segment, int]:
@@ -168,45 +175,8 @@ class IndexWriter:
         indexer.update): their embeddings from the index's text model, encoded with its
         trained encoder (a sequence variant's from their `tokens`: (token embeddings,
         counts)), as one new segment. Returns (the segment, documents replaced)."""
-        ids = [str(i) for i in ids]
-        if not ids:
-            raise HashIndexError("no documents to add")
-        shape = np.shape(embeddings)
-        if len(shape) != 2 or shape[1] != self.manifest.dimension:
-            raise HashIndexError(f"embeddings of shape {shape}; this index holds "
-                                 f"{self.manifest.dimension}-dimensional ones")
-        embeddings = unit_embeddings(embeddings, self.manifest.dimension, "the embeddings")
-        if len(texts) != len(ids) or len(embeddings) != len(ids):
-            raise HashIndexError(f"{len(ids)} ids, {len(texts)} texts and {len(embeddings)} "
-                                 "embeddings: give one of each per document")
-        seen: dict[str, int] = {}
-        for position, doc in enumerate(ids):
-            if not doc.strip():
-                raise HashIndexError(f"document {position}: the id is empty")
-            if doc in seen:
-                raise HashIndexError(f"duplicate id {doc!r} (documents {seen[doc]} and "
-                                     f"{position}); ids must be unique")
-            seen[doc] = position
-        metadata = metadata if metadata is not None else pa.table({})
-        index_schema = self.metadata_schema()
-        check_columns_fit(metadata.column_names, index_schema, "the documents")
-        replaced = self.live_rows_of(ids)
-        if len(replaced) and not upsert:
-            taken = sorted(set(self.ids_at(replaced)))
-            shown = ", ".join(repr(i) for i in taken[:3])
-            raise HashIndexError(f"id(s) {shown} ({len(taken)} in all) are already in index "
-                                 f"{self.root}; upsert to replace them")
-        encoder = read_code_encoder(self.root / ENCODER_DIR)  # this index's, under the lock
-        if encoder.reads_tokens:
-            if tokens is None:
-                raise HashIndexError("this index's codes come from token sequences: add "
-                                     "documents with their text")
-            codes = encoder.encode_tokens(embeddings, *tokens)
-        else:
-            codes = encoder.encode(embeddings)
-        segment = self.new_segment(index_schema)
-        segment.write(ids, list(texts), metadata, codes)
-        return self.commit_segment(segment, codes, embeddings, replaced=replaced), len(replaced)
+        return self.adding().add(ids, texts, embeddings, metadata, upsert=upsert,
+                                 tokens=tokens)
 
     def new_segment(self, metadata_schema: pa.Schema | None = None) -> SegmentWriter:
         """A writer for the next segment, in a new folder nothing refers to until it is
@@ -447,18 +417,8 @@ class IndexWriter:
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "documents": manifest.documents, **details}])[-HISTORY_KEPT:]
         commit(self.root, manifest, new_folders, self.pending, set(self.manifest.files))
-        self.manifest = read_manifest(self.root)
+        self.manifest = manifest  # as committed (checksums filled in): not read back
         self._ids = self._live = None
-
-
-def check_columns_fit(names: list[str], index_schema: pa.Schema, where: str) -> None:
-    """Added documents may leave a metadata column out (stored as null), not bring new ones."""
-    extra = [name for name in names if name not in index_schema.names]
-    if extra:
-        raise HashIndexError(
-            f"{where}: column(s) {', '.join(extra)} are not among the index's metadata columns "
-            f"({', '.join(index_schema.names) or 'none'}); drop them, or rebuild the index to "
-            "add columns")
 
 
 def link_or_copy(source: Path, target: Path) -> None:

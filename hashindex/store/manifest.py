@@ -187,9 +187,9 @@ def manifest_identity(root: Path) -> str | None:
         return None
 
 
-def read_manifest(root: Path, verify: bool = False) -> IndexManifest:
-    """Load and check the manifest: its checksum, that every path it names is inside the index
-    and reached without a link, and every file's size; `verify` also re-hashes every file."""
+def index_manifest_file(root: Path) -> Path:
+    """The manifest file of the index at `root` (not read), or the error saying there is no
+    index there: what a writer checks before it makes its lock file in the folder."""
     root = Path(root)
     if not root.exists():
         raise HashIndexError(f"index {root} does not exist; build it with `hashindex build`")
@@ -198,6 +198,14 @@ def read_manifest(root: Path, verify: bool = False) -> IndexManifest:
         raise link_error(path)
     if not path.is_file():
         raise HashIndexError(f"{root} is not a hashindex index: {MANIFEST_FILE} is missing")
+    return path
+
+
+def read_manifest(root: Path, verify: bool = False) -> IndexManifest:
+    """Load and check the manifest: its checksum, that every path it names is inside the index
+    and reached without a link, and every file's size; `verify` also re-hashes every file."""
+    root = Path(root)
+    path = index_manifest_file(root)
     data = read_versioned_json(path, "index", (FORMAT_VERSION, LEGACY_FORMAT),
                                "rebuild the index")
     if data.get(SELF_CHECKSUM) != own_checksum(data):

@@ -16,10 +16,12 @@ from hashindex.embedding.cache import embed_with_cache
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
+from hashindex.segments.adding import UniqueIds
 from hashindex.training import TrainConfig
 from indexer.build.checks import open_cache
 
 ENCODE_ROWS = 65_536
+ID_HINT = "ids in --id-column must be unique"  # the builds' duplicate-id message ends so
 TOKEN_ROWS = 1_024  # a sequence variant's texts embedded to tokens at once: 1 024 × 32 × 384 × 4 B
 
 
@@ -28,7 +30,7 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
     Returns (documents, dimension, the metadata columns' schema)."""
     config, stream, embedder, clock, report = (run.config, run.stream, run.embedder, run.clock,
                                                run.report)
-    seen_ids: dict[str, int] = {}
+    seen_ids = UniqueIds(str(stream.path), ID_HINT)
     schemas: list[pa.Schema] = []
     cache = open_cache(config, embedder) if embedder is not None else None
     count, dim = 0, None
@@ -43,13 +45,7 @@ def embed_pass(run, scratch) -> tuple[int, int, pa.Schema]:
                 if batch is None:
                     break
                 report.skipped += batch.skipped
-                for offset, doc_id in enumerate(batch.ids):
-                    if doc_id in seen_ids:
-                        raise HashIndexError(
-                            f"{stream.path}: duplicate id {doc_id!r} (documents {seen_ids[doc_id]} "
-                            f"and {count + offset + 1}); ids in --id-column must be unique"
-                        )
-                    seen_ids[doc_id] = count + offset + 1
+                seen_ids.add(batch.ids, count + 1)
                 schemas.append((count + 1, batch.metadata.schema))
                 if run.on_batch is not None:
                     run.on_batch(batch, count + 1)

@@ -41,6 +41,7 @@ from hashindex.embedding.cache import default_cache_dir
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.model_io import save_model
+from hashindex.segments.adding import UniqueIds
 from hashindex.segments.writing import SegmentWriter
 from hashindex.store.layout import ENCODER_DIR, PRECOMPUTED_MODEL, SHARDS_DIR, segment_folder
 from hashindex.store.manifest import write_manifest
@@ -54,7 +55,7 @@ from indexer.build.checks import (
     text_dimension,
 )
 from indexer.build.config import BuildConfig, BuildReport, StageClock
-from indexer.build.passes import unify_metadata
+from indexer.build.passes import ID_HINT, unify_metadata
 from indexer.build.record import manifest_for
 from indexer.build.tune import resolve_backend
 from indexer.documents import DocumentStream
@@ -448,15 +449,10 @@ def check_shards(out: Path, shards: list[dict]) -> None:
 
 def check_ids(records: list[dict], source) -> int:
     """Every id once across the parts (as the local build checks); the document count."""
-    seen: dict[str, int] = {}
-    count = 0
+    seen, count = UniqueIds(str(source), ID_HINT), 0
     for record in records:
-        for doc in record["ids"]:
-            count += 1
-            if doc in seen:
-                raise HashIndexError(f"{source}: duplicate id {doc!r} (documents {seen[doc]} "
-                                     f"and {count}); ids in --id-column must be unique")
-            seen[doc] = count
+        seen.add(record["ids"], count + 1)
+        count += len(record["ids"])
     if count == 0:
         raise HashIndexError(f"{source}: no documents to index")
     return count

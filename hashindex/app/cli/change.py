@@ -32,24 +32,15 @@ def add(index_path, input_path, upsert, input_format, text_column, id_column, em
         skip_empty, cache_dir, no_cache, quiet):
     """Add INPUT's documents to INDEX as a new segment: embedded with the index's text model,
     encoded with its trained encoder (no retraining)."""
-    from dataclasses import replace
-
-    from hashindex.store.manifest import read_manifest
-    from indexer.documents import ColumnOptions
     from indexer.update import AddConfig, add_documents
 
     flags = {"text_column": text_column, "id_column": id_column,
              "embedding_column": embedding_column, "skip_empty": skip_empty}
-    columns = None
-    if any(value is not None for value in flags.values()):
-        built = read_manifest(Path(index_path)).build.get("columns", {})
-        columns = replace(ColumnOptions(**{k: v for k, v in built.items()
-                                           if k in ColumnOptions.__dataclass_fields__}),
-                          **{k: v for k, v in flags.items() if v is not None})
+    changes = {k: v for k, v in flags.items() if v is not None} or None  # over the build's
     started = time.perf_counter()
     report = add_documents(AddConfig(index=index_path, input=input_path, format=input_format,
-                                     columns=columns, upsert=upsert, cache_dir=cache_dir,
-                                     use_cache=not no_cache, show_progress=not quiet))
+                                     upsert=upsert, cache_dir=cache_dir, use_cache=not no_cache,
+                                     show_progress=not quiet, column_changes=changes))
     seconds = time.perf_counter() - started
     replaced = f", replacing {report.replaced}" if report.replaced else ""
     skipped = f"; {report.skipped} empty rows skipped" if report.skipped else ""
