@@ -63,3 +63,22 @@ class SearchResult:
     scanned: bool = False  # every code was compared (a full scan)
     filter_examined: int | None = None  # candidates checked against the metadata filter
     filter_passed: int | None = None  # of which passed
+
+    def to_dict(self) -> dict:
+        """The answer as plain JSON-ready data, the same on every surface (the service's
+        /search, `query --json`): hits (id, score, distance, text, metadata) and what the
+        search did, once; the filter's counts only under a filter."""
+        out = {
+            "hits": [{"id": h.id, "score": round(h.score, 6), "distance": h.distance,
+                      "text": h.text, "metadata": h.metadata} for h in self.hits],
+            "radius": self.radius, "candidates": self.candidates,
+            "buckets_touched": self.buckets_touched,
+            "documents_touched": self.documents_touched, "scanned": self.scanned,
+            "exact": self.exact, "backend": self.backend, "reranked": self.reranked,
+            "ranking": self.ranking, "setting": self.setting,
+            "tuned_recall": self.tuned_recall, "notes": self.notes,
+        }
+        if self.filter_examined is not None:
+            out["filter_examined"] = self.filter_examined
+            out["filter_passed"] = self.filter_passed
+        return out

@@ -33,17 +33,6 @@ def codes_and_hits(index) -> tuple[np.ndarray, list]:
             [[(h.id, round(h.score, 5)) for h in index.search(q, k=5)] for q in queries])
 
 
-def test_import_hashindex_loads_no_heavy_library():
-    code = ("import sys, hashindex\n"
-            "assert hashindex.__version__\n"
-            "heavy = {'torch', 'faiss', 'numba', 'pyarrow', 'sentence_transformers', 'numpy'}\n"
-            "print(sorted(heavy & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
-
-
 def test_the_front_door_names_what_it_has():
     assert {"build", "open", "Index", "Client", "Like", "Results", "BatchResults",
             "HashIndexError"} <= set(dir(hashindex))

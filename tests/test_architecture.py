@@ -100,13 +100,25 @@ def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
 
 
+HEAVY = ("torch", "faiss", "numba", "pyarrow", "sentence_transformers", "numpy")
+
+
+def heavy_after(code: str) -> list[str]:
+    """The heavy libraries a fresh interpreter has imported after running `code`."""
+    probe = f"import sys\n{code}\nprint(sorted(set({HEAVY!r}) & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return ast.literal_eval(out.stdout.strip())  # a printed list of names
+
+
 def test_cli_starts_without_heavy_libraries():
     """`hashindex --help` and `hashindex variants` import no torch, FAISS, numba, pyarrow or
     sentence-transformers (they cost seconds); the commands load them when they run."""
-    code = ("import sys; from hashindex.app.cli import main\n"
-            "heavy = {'torch', 'faiss', 'numba', 'pyarrow', 'sentence_transformers', 'numpy'}\n"
-            "print(sorted(heavy & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert heavy_after("from hashindex.app.cli import main") == []
+
+
+def test_import_hashindex_loads_no_heavy_library():
+    """The front door (hashindex/__init__.py) imports its names when first used."""
+    assert heavy_after("import hashindex\nassert hashindex.__version__") == []
+    assert "numpy" in heavy_after("import hashindex\nhashindex.build")  # the probe can fail

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from hashindex.app.api.index import batch_of
+from hashindex.app.api.index import batch_of, query_and_options
 from hashindex.app.api.results import BatchResults, Results
 from hashindex.errors import HashIndexError
 from hashindex.results import Like
@@ -34,19 +34,10 @@ class Client:
                rerank: bool = True) -> Results | BatchResults:
         """As Index.search, answered by the service (POST /search, or /search/batch for
         many queries)."""
-        options = {name: value for name, value in (
-            ("k", k), ("filter", filter), ("radius", radius),
-            ("target_recall", target_recall), ("rerank_candidates", rerank_candidates),
-            ("backend", backend), ("backend_options", backend_options)) if value is not None}
-        if rerank is not True:
-            options["rerank"] = rerank
-        if like is not None:
-            if q is not None:
-                raise HashIndexError("search: give a query or like=, not both")
-            q = Like(like)
-        if q is None:
-            raise HashIndexError("search: give a query (text, embedding, code or Like(id)) "
-                                 "or like=ID")
+        q, options = query_and_options(q, like, dict(
+            k=k, filter=filter, radius=radius, target_recall=target_recall,
+            rerank_candidates=rerank_candidates, backend=backend,
+            backend_options=backend_options, rerank=rerank))
         many = batch_of(q)
         if many is None:
             return Results.from_json(self.post("/search", {**query_body(q), **options}))

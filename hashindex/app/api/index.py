@@ -145,19 +145,10 @@ class Index:
         setting tuned to reach it (default: the build's); `rerank_candidates`, `backend` and
         `backend_options` set the knobs yourself; `radius` caps the codes' Hamming distance;
         `rerank=False` ranks by code distance."""
-        options = {name: value for name, value in (
-            ("filter", filter), ("radius", radius), ("target_recall", target_recall),
-            ("rerank_candidates", rerank_candidates), ("backend", backend),
-            ("backend_options", backend_options)) if value is not None}
-        if rerank is not True:
-            options["rerank"] = rerank
-        if like is not None:
-            if q is not None:
-                raise HashIndexError("search: give a query or like=, not both")
-            q = Like(like)
-        if q is None:
-            raise HashIndexError("search: give a query (text, embedding, code or Like(id)) "
-                                 "or like=ID")
+        q, options = query_and_options(q, like, dict(
+            filter=filter, radius=radius, target_recall=target_recall,
+            rerank_candidates=rerank_candidates, backend=backend,
+            backend_options=backend_options, rerank=rerank))
         many = batch_of(q)
         if many is None:
             return Results.of(self.engine.search(q, k, **options))
@@ -270,6 +261,23 @@ class Index:
         manifest = self._opened.manifest
         return (f"Index({str(self.path)!r}: {manifest.documents} documents, "
                 f"{manifest.bits}-bit {manifest.variant} codes, backend {manifest.backend})")
+
+
+def query_and_options(q, like, options: dict) -> tuple:
+    """(the query, the options given): `like=ID` made Like(ID), exactly one query, and only
+    the options set (None and rerank=True are the defaults), so that equal calls share one
+    checked request."""
+    if like is not None:
+        if q is not None:
+            raise HashIndexError("search: give a query or like=, not both")
+        q = Like(like)
+    if q is None:
+        raise HashIndexError("search: give a query (text, embedding, code or Like(id)) "
+                             "or like=ID")
+    given = {name: value for name, value in options.items() if value is not None}
+    if given.get("rerank") is True:
+        del given["rerank"]
+    return q, given
 
 
 def batch_of(q):

@@ -168,16 +168,8 @@ def show(asked: list[Asked], results: list, form: str) -> None:
 def result_document(asked: Asked, result) -> dict:
     """One query's answer as one JSON document: the query, its hits in rank order, and what
     the search did, once (the fields of the service's /search answer, timings aside)."""
-    document = {**({"like": asked.like} if asked.like is not None else {"query": asked.text}),
-                "hits": [{"id": hit.id, "score": round(hit.score, 6), "distance": hit.distance,
-                          "text": hit.text, "metadata": hit.metadata} for hit in result.hits],
-                "radius": result.radius, "candidates": result.candidates,
-                "buckets_touched": result.buckets_touched,
-                "documents_touched": result.documents_touched, "scanned": result.scanned,
-                "exact": result.exact, "backend": result.backend, "reranked": result.reranked,
-                "ranking": result.ranking, "setting": result.setting,
-                "tuned_recall": result.tuned_recall, "notes": result.notes}
-    return {**document, **filter_figures(result)}
+    asked_for = {"like": asked.like} if asked.like is not None else {"query": asked.text}
+    return {**asked_for, **result.to_dict()}
 
 
 def print_hit_lines(query_text: str, result) -> None:

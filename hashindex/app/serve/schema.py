@@ -143,18 +143,6 @@ def deprecation_notes(body: SearchBody, answer: dict) -> dict:
 
 
 def result_json(result, timings: dict) -> dict:
-    out = {
-        "hits": [{"id": h.id, "distance": h.distance, "score": round(h.score, 6),
-                  "text": h.text, "metadata": h.metadata} for h in result.hits],
-        "radius": result.radius, "candidates": result.candidates,
-        "buckets_touched": result.buckets_touched,
-        "documents_touched": result.documents_touched, "scanned": result.scanned,
-        "exact": result.exact, "backend": result.backend, "reranked": result.reranked,
-        "ranking": result.ranking, "setting": result.setting,
-        "tuned_recall": result.tuned_recall, "notes": result.notes,
-        "timings": {name: round(seconds * 1000, 3) for name, seconds in timings.items()},
-    }
-    if result.filter_examined is not None:
-        out["filter_examined"] = result.filter_examined
-        out["filter_passed"] = result.filter_passed
-    return out
+    """A SearchResult as /search answers it: its plain data and the timings in ms."""
+    return {**result.to_dict(),
+            "timings": {name: round(seconds * 1000, 3) for name, seconds in timings.items()}}
