@@ -96,12 +96,17 @@ def apply_change(spec: dict) -> None:
         with IndexWriter(index, allow_legacy=operation == "upgrade") as writer:
             if operation == "delete":
                 writer.delete(spec["ids"])
+            elif operation == "upgrade":
+                from hashindex.segments.upgrade import upgrade_in_place
+
+                upgrade_in_place(writer)
             else:
                 getattr(writer, operation)()
 
 
 def run_change(spec: dict) -> None:
-    import hashindex.segments.writer  # noqa: F401  (imported before `ready`)
+    import hashindex.segments.upgrade  # noqa: F401  (imported before `ready`)
+    import hashindex.segments.writer  # noqa: F401
     import indexer.update  # noqa: F401
 
     print("ready", flush=True)

@@ -6,7 +6,8 @@ generation (store/generations.py) under the index's lock (store/lock.py):
 - delete: for each segment touched, a new file of its deleted rows (tombstones);
 - compact: every live row of every segment copied into one new segment, whose table and second
   backend are built afresh; the old segments and their tombstones are dropped;
-- upgrade: a format-3 index's folders linked into segments/seg-000001, in place.
+- upgrade (segments/upgrade.py): a format-3 index's folders linked into
+  segments/seg-000001, in place.
 
     with IndexWriter(path) as writer:
         report = writer.delete(["doc-1", "doc-7"])
@@ -36,11 +37,7 @@ from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.fsutil import path_error, write_new_file
 from hashindex.store.generations import commit
 from hashindex.store.layout import (
-    FAISS_DIR,
     SEGMENTS_DIR,
-    SHARDS_DIR,
-    TABLE_DIR,
-    VECTORS_DIR,
     deletions_file,
     segment_folder,
     segment_number,
@@ -365,42 +362,6 @@ class IndexWriter:
         manifest.tuning = tuning
         self.publish(manifest, [], "tune", {"rows": tuning["rows"]})
 
-    # ---- upgrade ---------------------------------------------------------------------------
-    def upgrade(self) -> Segment:
-        """Format 3 → 4 in place: the top-level folders are hard-linked (copied where links
-        fail) into segments/seg-000001, the new manifest renamed over the old one, then the
-        old folders removed. A kill before the rename leaves the old index as it was."""
-        manifest = self.manifest
-        if not manifest.legacy:
-            raise NothingToDo(f"index {self.root} is already in format "
-                              f"{manifest.format_version}; nothing to upgrade")
-        folder = segment_folder(1)
-        if os.path.lexists(self.root / SEGMENTS_DIR):
-            raise HashIndexError(f"index {self.root} holds a folder {SEGMENTS_DIR}/ that is not "
-                                 "part of it; move it out of the index, then upgrade")
-        os.mkdir(self.pending.declare(SEGMENTS_DIR))
-        os.mkdir(self.pending.declare(folder))
-        moved = (SHARDS_DIR, TABLE_DIR, FAISS_DIR, VECTORS_DIR)
-        files = {}
-        for relative, entry in manifest.files.items():
-            if relative.split("/")[0] in moved:
-                target = self.root / folder / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                link_or_copy(self.root / relative, target)
-                files[f"{folder}/{relative}"] = entry
-            else:
-                files[relative] = entry
-        old = manifest.segments[0]
-        record = Segment(name=Path(folder).name, folder=folder, rows=old.rows,
-                         shards=[{"file": f"{folder}/{s['file']}", "rows": s["rows"]}
-                                 for s in old.shards],
-                         origin="build", trained_rows=old.trained_rows)
-        after = self.next_manifest()
-        after.segments = [record]
-        after.files = files
-        self.publish(after, [folder], "upgrade", {"from_format": manifest.format_version})
-        return record
-
     # ---- commit ----------------------------------------------------------------------------
     def next_manifest(self) -> IndexManifest:
         """A copy of the current manifest for the next generation to fill in."""
@@ -420,9 +381,3 @@ class IndexWriter:
         self.manifest = manifest  # as committed (checksums filled in): not read back
         self._ids = self._live = None
 
-
-def link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)

@@ -100,11 +100,12 @@ def compact(index_path):
 @click.argument("index_path", metavar="INDEX")
 def upgrade(index_path):
     """Convert an index built before segments (format 3) in place, atomically."""
+    from hashindex.segments.upgrade import upgrade_in_place
     from hashindex.segments.writer import IndexWriter, NothingToDo
 
     try:
         with IndexWriter(index_path, allow_legacy=True) as writer:
-            writer.upgrade()
+            upgrade_in_place(writer)
             generation = writer.manifest.generation
     except NothingToDo as note:
         click.echo(str(note))
