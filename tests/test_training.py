@@ -5,8 +5,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import hashindex.training as training
-from hashindex.training import TrainConfig, mine_neighbours, nearest, train
+import hashindex.neighbours as neighbours
+from hashindex.neighbours import mine_neighbours, nearest
+from hashindex.training import TrainConfig, train
 
 
 def clustered(n=3000, d=32, seed=0):
@@ -20,8 +21,8 @@ def clustered(n=3000, d=32, seed=0):
 def test_clustered_mining_keeps_most_exact_neighbours_and_never_the_row_itself(monkeypatch):
     pool = clustered()
     exact = mine_neighbours(pool, 16)
-    monkeypatch.setattr(training, "EXACT_MINING_ROWS", 100)
-    monkeypatch.setattr(training, "MINING_CLUSTER_ROWS", 64)
+    monkeypatch.setattr(neighbours, "EXACT_MINING_ROWS", 100)
+    monkeypatch.setattr(neighbours, "MINING_CLUSTER_ROWS", 64)
     mined = mine_neighbours(pool, 16)
     assert mined.shape == exact.shape == (len(pool), 16)
     assert not (mined == torch.arange(len(pool))[:, None]).any()
