@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.serve_load import synthetic_index, write_parquet
+from benchmarks.serve_load.fixtures import synthetic_index, write_parquet
 from hashindex.engine import HashIndex
 from hashindex.segments.writer import IndexWriter
 from indexer.bench.datasets import clustered_embeddings
