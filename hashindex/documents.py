@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from hashindex.errors import UnknownDocument
+from hashindex.results import Hit
 from hashindex.store.shards import ID_COLUMN, TEXT_COLUMN, ShardReader
 
 HOLD_AFTER = 16  # fetches before the documents are loaded into memory (a service: at once)
@@ -58,6 +60,15 @@ class Documents:
     def held_bytes(self) -> int:
         return self.needed_bytes() if self.columns is not None else 0
 
+    def hits(self, rows: np.ndarray, distances: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        """The rows as Hits, with their distances and scores."""
+        if not len(rows):
+            return []
+        rows = np.asarray(rows, dtype=np.int64)
+        ids, texts, metadata = self.fetch(rows)
+        return [Hit(*fields) for fields in zip(ids, distances.tolist(), scores.tolist(), texts,
+                                               metadata, rows.tolist())]
+
     def fetch(self, rows: np.ndarray) -> tuple[list, list, list[dict]]:
         """(ids, texts, metadata dicts) of the rows, in the order given."""
         if self.columns is None:
@@ -80,3 +91,22 @@ class Documents:
             return ids, texts, [{} for _ in ids]
         names = list(metadata)
         return ids, texts, [dict(zip(names, values)) for values in zip(*metadata.values())]
+
+
+class RowsById:
+    """A live document's row by its id: the id → row map read from the shards on first use
+    (a `like` query, `get`, an id filter's lookups), deleted rows left out."""
+
+    def __init__(self, shards: ShardReader, live: np.ndarray | None, root: str):
+        self.shards, self.live, self.root = shards, live, root
+        self.rows: dict[str, int] | None = None
+
+    def __call__(self, doc_id) -> int:
+        if self.rows is None:
+            ids = self.shards.column_array(ID_COLUMN).to_pylist()
+            self.rows = {str(i): row for row, i in enumerate(ids)
+                         if self.live is None or self.live[row]}
+        row = self.rows.get(str(doc_id))
+        if row is None:
+            raise UnknownDocument(str(doc_id), self.root)
+        return row

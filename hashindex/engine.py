@@ -18,17 +18,18 @@ import numpy as np
 
 from hashindex.backends import BACKENDS, check_backend
 from hashindex.codes import check_bits
-from hashindex.documents import Documents
-from hashindex.errors import HashIndexError, UnknownDocument
+from hashindex.documents import Documents, RowsById
+from hashindex.errors import HashIndexError
 from hashindex.filtering import FilterMasks, filtered_candidates, scan_admitted
 from hashindex.model_io import read_index_encoder
-from hashindex.queries import check_query_text, embed_texts, encode_one, prepare
+from hashindex.queries import check_query_text, embed_texts, encode_one, prepare, stored_query
 from hashindex.ranking import batch_scores, order, result_notes
 from hashindex.request import RequestCache, SearchRequest, make_request
 from hashindex.results import CodedQuery, EmbeddedText, Hit, Like, SearchResult
 from hashindex.search_backend import Backend, Candidates, search_backend
 from hashindex.segments.reading import (
     VectorStack,
+    live_mask,
     merged,
     one_store,
     open_segments,
@@ -76,15 +77,16 @@ class HashIndex:
         if manifest.store_embeddings:
             stores = [segment.vectors for segment in self.segments]
             self.vectors = stores[0] if len(stores) == 1 else VectorStack(stores, starts)
-        self.live = self.live_mask()  # None when no row is deleted
+        self.live = live_mask(self.row_count, [(segment.start, segment.deleted)
+                                               for segment in self.segments])
         self.tuning = Tuning.from_dict(manifest.tuning) if self.vectors is not None else None
         carried = root / TEXT_MODEL_DIR / EXPORTED_MODEL_FILE
         self._text_model = open(carried, "rb") if carried.exists() else None  # pinned, read late
         self._backends: dict[str, Backend] = {
             "table": merged(*table_parts(self.segments, self.bits), self.bits)}
-        self._rows_by_id: dict[str, int] | None = None
         self._codes: np.ndarray | None = None
         self.documents = Documents(self.shards, self.metadata_columns)  # hits' id, text, ...
+        self.rows_by_id = RowsById(self.shards, self.live, str(root))
         self.masks = FilterMasks(self.shards, self.live)  # rows a metadata filter admits
         self.requests = RequestCache(self)  # search()'s recent option sets, checked once
         self._embedder = embedder
@@ -104,14 +106,6 @@ class HashIndex:
         rows = self.live_rows()
         trained = self.segments[0].record.trained_rows if self.segments else 0
         return rows[rows < trained], rows[rows >= trained]
-
-    def live_mask(self) -> np.ndarray | None:
-        if not any(len(segment.deleted) for segment in self.segments):
-            return None
-        live = np.ones(self.row_count, dtype=bool)
-        for segment in self.segments:
-            live[segment.start + segment.deleted] = False
-        return live
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = False, embedder=None) -> HashIndex:
@@ -213,28 +207,14 @@ class HashIndex:
         return self.masks.admitted(where)
 
     def row_of(self, doc_id) -> int:
-        """A live document's row by id; the id → row map is read from the shards on first
-        use."""
-        if self._rows_by_id is None:
-            ids = self.shards.column_array(ID_COLUMN).to_pylist()
-            live = self.live
-            self._rows_by_id = {str(i): row for row, i in enumerate(ids)
-                                if live is None or live[row]}
-        row = self._rows_by_id.get(str(doc_id))
-        if row is None:
-            raise UnknownDocument(str(doc_id), str(self.root))
-        return row
+        """A live document's row by id (an unknown one is UnknownDocument)."""
+        return self.rows_by_id(doc_id)
 
     def stored_query(self, like: Like):
-        """(the query a Like stands for, and the document's row): its stored embedding, or
-        its code where none is stored; a sequence variant's codes come from tokens, so its
-        documents are searched by their code, re-ranked by their stored embedding."""
+        """(the query a Like stands for, and the document's row): queries.stored_query."""
         row = self.row_of(like.id)
-        code = self.all_codes()[row].copy()
-        if self.vectors is None:
-            return code, row
-        vector = self.vectors.rows(np.array([row]))[0]
-        return (CodedQuery(code, vector) if self.encoder.reads_tokens else vector), row
+        return stored_query(row, self.all_codes()[row], self.vectors,
+                            self.encoder.reads_tokens), row
 
     # ---- queries -----------------------------------------------------------------------
     def query_code(self, query, encode: bool = True) -> tuple[np.ndarray | None,
@@ -412,9 +392,4 @@ class HashIndex:
 
     def hits(self, rows: np.ndarray, distances: np.ndarray, scores: np.ndarray) -> list[Hit]:
         """Id, text and metadata of the given rows (documents.py: from the shards, or held)."""
-        if not len(rows):
-            return []
-        rows = np.asarray(rows, dtype=np.int64)
-        ids, texts, metadata = self.documents.fetch(rows)
-        return [Hit(*fields) for fields in zip(ids, distances.tolist(), scores.tolist(), texts,
-                                               metadata, rows.tolist())]
+        return self.documents.hits(rows, distances, scores)

@@ -81,3 +81,14 @@ def prepare(query, encoder, bits: int, dimension: int, where: str,
     raise HashIndexError(
         f"query must be text, a float embedding of dimension {dimension}, or a {bits}-bit "
         f"code of {bits // 8} uint8 bytes; got {array.dtype} array of shape {array.shape}")
+
+
+def stored_query(row: int, code: np.ndarray, vectors, reads_tokens: bool):
+    """The query a stored document stands for (Like): its stored embedding, or its code where
+    none is stored; a sequence variant's codes come from tokens, so its documents are searched
+    by their code, re-ranked by their stored embedding."""
+    code = code.copy()
+    if vectors is None:
+        return code
+    vector = vectors.rows(np.array([row]))[0]
+    return CodedQuery(code, vector) if reads_tokens else vector

@@ -69,6 +69,17 @@ def open_segments(root: Path, manifest: IndexManifest) -> list[OpenSegment]:
     return out
 
 
+def live_mask(rows: int, deleted: list[tuple[int, np.ndarray]]) -> np.ndarray | None:
+    """bool[rows]: the rows not deleted, from each segment's (first global row, its deleted
+    local rows); None when no row is deleted (the engine then skips every mask)."""
+    if not any(len(local) for _, local in deleted):
+        return None
+    live = np.ones(rows, dtype=bool)
+    for start, local in deleted:
+        live[start + local] = False
+    return live
+
+
 def load_deletions(root: Path, record: Segment) -> np.ndarray:
     """A segment's deleted local rows (sorted int64), checked against its record: row ids in
     range, as many as the manifest says."""

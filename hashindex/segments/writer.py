@@ -32,7 +32,7 @@ from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
 from hashindex.segments import reading
 from hashindex.segments.adding import Adding
-from hashindex.segments.reading import load_deletions, open_segments, segment_of
+from hashindex.segments.reading import live_mask, load_deletions, open_segments, segment_of
 from hashindex.segments.writing import SegmentSettings, SegmentWriter
 from hashindex.store.fsutil import path_error, write_new_file
 from hashindex.store.generations import commit
@@ -136,13 +136,11 @@ class IndexWriter:
     def live(self) -> np.ndarray:
         """bool[rows]: which rows of the current generation are not deleted."""
         if self._live is None:
-            live = np.ones(self.manifest.rows, dtype=bool)
-            start = 0
-            for record in self.manifest.segments:
-                if record.deletions:
-                    live[start + load_deletions(self.root, record)] = False
-                start += record.rows
-            self._live = live
+            starts = np.cumsum([0] + [record.rows for record in self.manifest.segments])
+            live = live_mask(self.manifest.rows, [
+                (start, load_deletions(self.root, record))
+                for start, record in zip(starts, self.manifest.segments) if record.deletions])
+            self._live = live if live is not None else np.ones(self.manifest.rows, dtype=bool)
         return self._live
 
     def live_rows_of(self, ids: list[str]) -> np.ndarray:
