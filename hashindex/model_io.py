@@ -17,7 +17,7 @@ from hashindex.code_encoder import CodeEncoder
 from hashindex.errors import HashIndexError
 from hashindex.models import create_model
 from hashindex.models.config import ModelConfig
-from hashindex.store.fsutil import current_umask
+from hashindex.store.fsutil import publish
 from hashindex.store.layout import ENCODER_DIR
 from hashindex.version import __version__
 from hashindex.versioned_json import read_versioned_json
@@ -36,13 +36,14 @@ if TYPE_CHECKING:
 def save_model(
     model: BinaryAutoencoder, path: str | os.PathLike, extra: dict | None = None
 ) -> Path:
-    """Write the model folder atomically (temporary folder renamed into place)."""
+    """Write the model folder atomically: a temporary folder committed into place as every
+    on-disk change is (store/fsutil.publish: the user's modes where mkdtemp and safetensors
+    make theirs private, everything fsynced, one atomic rename, the parent fsynced)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide it from others
     try:
         config = {
             "format": "hashindex-binary-autoencoder",
@@ -54,12 +55,9 @@ def save_model(
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS_FILE))
-        os.chmod(staging / WEIGHTS_FILE, 0o666 & ~current_umask())  # safetensors writes 0600
         if not model.reads_tokens:  # a sequence model encodes in torch (models/sequence.py)
             model.export_encoder().save(staging / ENCODER_FILE)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(staging, path)
+        publish(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,13 +1,22 @@
-"""File-system helpers every writer shares: modes and fsyncs before a publish, sizes for the
-reports, and an OSError turned into the one-line error a user can act on."""
+"""File-system helpers every writer shares: the one way anything is published (`publish`: new
+files sealed, one atomic rename, the parent fsynced), modes and fsyncs, sizes for the reports,
+and an OSError turned into the one-line error a user can act on."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import os
+import shutil
+import stat
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
+from hashindex.faults import fault_point
+
+RENAME_EXCHANGE = 2  # renameat2's flag: swap two existing paths
 
 
 def path_error(error: OSError, what: str = "") -> HashIndexError:
@@ -52,6 +61,82 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def publish(new: Path, target: Path, *, before: str | None = None, after: str | None = None,
+            guard: AbstractContextManager | None = None) -> None:
+    """Put `new`, a file or a folder written beside `target` where nothing refers to it, in
+    target's place: the one commit of every on-disk change (a build's or an export's staging
+    folder, a generation's manifest, writer.json, a saved model folder).
+
+    1. `new` is sealed: every file and folder under it gets the umask's modes and is fsynced
+       (a folder's entries with it), so what the name will point to is on disk first;
+    2. the crash point `before` (faults.py), then `guard` (a lock held for the rename alone, not
+       for the sealing) is taken;
+    3. one atomic rename: readers see the old target or the new one, whole;
+    4. the parent folder is fsynced, so the rename survives a power cut; then the crash point
+       `after`, and what was replaced is removed.
+
+    Files and folders differ in step 3 only, and `new`'s kind decides: rename(2) replaces a
+    file atomically but cannot replace a folder that holds anything, so a folder over an
+    existing one is swapped with it (renameat2 RENAME_EXCHANGE, Linux) and the old one, now
+    at `new`'s name, removed after `after`; a kill there leaves it for its owner's leftovers
+    sweep (publish.remove_stale for a staging folder). Where the exchange is unavailable the
+    old folder is renamed aside first, which leaves `target` absent for an instant."""
+    is_folder = seal(new)
+    if before:
+        fault_point(before)
+    with guard if guard is not None else contextlib.nullcontext():
+        replaced = None
+        if not is_folder or not os.path.lexists(target):
+            os.replace(new, target)
+        elif exchange(new, target):
+            replaced = new  # the old target
+        else:  # no atomic exchange here: rename the old one aside first
+            replaced = Path(f"{new}.old")
+            os.replace(target, replaced)
+            os.replace(new, target)
+        fsync_dir(Path(target).parent)
+        if after:
+            fault_point(after)
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths; False where the platform cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    here = -100  # AT_FDCWD
+    if renameat2(here, os.fsencode(a), here, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def seal(path: Path) -> bool:
+    """A file, or a folder with everything under it, given the umask's modes and fsynced;
+    True for a folder (never followed through a link)."""
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        seal_tree(path)
+        return True
+    seal_file(path, current_umask())
+    return False
+
+
+def seal_in_place(path: Path) -> None:
+    """A new file or folder that a later rename publishes from where it lies (a segment, a
+    deletion file, which the next manifest names) sealed as `publish` seals what it renames,
+    and its entry in its folder fsynced too."""
+    seal(path)
+    fsync_dir(path.parent)
 
 
 def seal_tree(root: Path) -> None:

@@ -7,7 +7,8 @@ A writer holds `write.lock` (lock.py) for as long as it changes the index. A com
    fsynced with their folders;
 2. the new manifest is written to manifest.json.next and fsynced, and the files it no longer
    uses are named in writer.json;
-3. one rename puts it in manifest.json's place, and the index folder is fsynced.
+3. one rename puts it in manifest.json's place, and the index folder is fsynced (fsutil.publish,
+   the commit every on-disk change goes through, a build's first generation included).
 
 Before step 3 the index is the old generation, after it the new: a reader reads one manifest or
 the other, whole. Files the new generation no longer uses are then removed. A reader that
@@ -21,18 +22,9 @@ that the current manifest does not use, and nothing else.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from hashindex.faults import fault_point
-from hashindex.store.fsutil import (
-    current_umask,
-    fsync_dir,
-    path_error,
-    seal_file,
-    seal_tree,
-    write_new_file,
-)
+from hashindex.store.fsutil import path_error, publish, seal_in_place, write_new_file
 from hashindex.store.layout import MANIFEST_FILE, NEXT_MANIFEST_FILE
 from hashindex.store.manifest import (
     IndexManifest,
@@ -57,34 +49,24 @@ def commit(root: Path, manifest: IndexManifest, new_folders: list[str], pending:
     root = Path(root)
     try:
         for folder in new_folders:
-            seal_tree(root / folder)
-            fsync_dir((root / folder).parent)
+            seal_in_place(root / folder)
         for folder in new_folders:
             for relative, entry in file_checksums(root, folder).items():
                 manifest.files[relative] = entry
         for relative, entry in list(manifest.files.items()):
             if entry is None:  # a new file outside the new folders (a deletion file)
                 path = root / relative
-                seal_tree_file(path)
+                seal_in_place(path)
                 manifest.files[relative] = {"sha256": sha256_file(path),
                                             "bytes": path.stat().st_size}
         next_path = pending.declare(NEXT_MANIFEST_FILE)
         write_new_file(next_path, manifest_bytes(manifest), replace=True)
-        os.chmod(next_path, 0o666 & ~current_umask())
         pending.retire(set(retired) - set(manifest.files))
-        fault_point("commit")
-        os.replace(next_path, root / MANIFEST_FILE)
+        publish(next_path, root / MANIFEST_FILE, before="commit", after="after-commit")
     except OSError as error:
         raise path_error(error, f"index {root}") from None
-    fsync_dir(root)
-    fault_point("after-commit")
     try:  # best effort: what is left stays named in writer.json for the next writer
         pending.finish(set(manifest.files))
     except OSError as error:
         log.warning("could not remove files no generation uses in %s (%s); the next writer "
                     "will", root, error)
-
-
-def seal_tree_file(path: Path) -> None:
-    seal_file(path, current_umask())
-    fsync_dir(path.parent)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
+from hashindex.store.fsutil import write_new_file
 from hashindex.store.layout import MANIFEST_FILE
 from hashindex.store.paths import check_index_paths, check_no_links, link_error
 from hashindex.version import __version__
@@ -167,12 +168,13 @@ def own_checksum(manifest: dict) -> str:
 
 
 def write_manifest(root: Path, manifest: IndexManifest) -> Path:
-    """A new index's manifest (a build's staging folder): every file's checksum and size,
-    then the manifest with its own checksum. Commits to a live index go through
-    generations.commit instead."""
+    """A new index's manifest, generation 1, in a build's staging folder: every file's
+    checksum and size, then the manifest with its own checksum, in a file made here. The
+    folder is then committed whole as every on-disk change is (fsutil.publish, through
+    publish.Staging); commits to a live index go through generations.commit."""
     manifest.files = file_checksums(root)
     path = root / MANIFEST_FILE
-    path.write_bytes(manifest_bytes(manifest))
+    write_new_file(path, manifest_bytes(manifest))
     return path
 
 

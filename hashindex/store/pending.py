@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
-from hashindex.store.fsutil import folder_bytes, fsync_dir, human_bytes, write_new_file
+from hashindex.store.fsutil import folder_bytes, fsync_dir, human_bytes, publish, write_new_file
 from hashindex.store.layout import (
     NEXT_PENDING_FILE,
     PENDING_FILE,
@@ -56,8 +56,7 @@ class PendingChange:
         data = {"owner": self.owner.to_dict(), "created": self.created, "retired": self.retired}
         write_new_file(self.root / NEXT_PENDING_FILE, json.dumps(data, indent=1).encode(),
                        replace=True)
-        os.replace(self.root / NEXT_PENDING_FILE, self.root / PENDING_FILE)
-        fsync_dir(self.root)
+        publish(self.root / NEXT_PENDING_FILE, self.root / PENDING_FILE)
 
     def finish(self, in_use: set[str]) -> list[tuple[str, int]]:
         """Remove the named paths that `in_use` (the current manifest's files) does not hold,

@@ -5,17 +5,15 @@ file `OUT.tmp-XXXXXXXX.lock` that the building process holds (flock) for as long
 that names it (owner.py: host, pid, start time) before the folder exists. A later build removes
 a staging folder only when its lock is one of these, free, and names a process of this host
 that is gone: the leftovers of a build that died, kill -9 included. Anything else beside the
-target, whatever its name, is left alone. The finished folder takes the old index's place by
-one atomic exchange of the two directory entries (renameat2 RENAME_EXCHANGE, Linux), so the
-index path is never absent; where the exchange is unavailable two renames leave it absent for
-an instant. Every file is fsynced before the exchange, and the parent folder after it.
+target, whatever its name, is left alone. The finished folder takes the old index's place
+through fsutil.publish, the commit every on-disk change goes through: every file fsynced, one
+atomic exchange of the two directory entries (renameat2 RENAME_EXCHANGE, Linux) so the index
+path is never absent (where the exchange is unavailable two renames leave it absent for an
+instant), then the parent folder fsynced.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import fcntl
 import json
 import logging
@@ -28,8 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
-from hashindex.faults import fault_point
-from hashindex.store.fsutil import folder_bytes, fsync_dir, human_bytes, path_error, seal_tree
+from hashindex.store.fsutil import folder_bytes, human_bytes, path_error, publish
 from hashindex.store.layout import MANIFEST_FILE
 from hashindex.store.lock import WriterLock
 from hashindex.store.owner import Owner
@@ -39,7 +36,6 @@ log = logging.getLogger("hashindex")
 LOCK_SUFFIX = ".lock"
 # tempfile.mkstemp's names: a prefix, then 8 characters of this alphabet
 STAGING_TAIL = re.compile(r"\.tmp-[a-z0-9_]{8}")
-RENAME_EXCHANGE = 2
 # A rebuild waits this long for a writer mid-commit in the index it replaces (adds and
 # deletes take seconds), rather than throwing the finished build away.
 PUBLISH_WAIT_SECONDS = 60.0
@@ -161,24 +157,6 @@ def dead_owner(lock: Path) -> Owner | None:
         os.close(fd)
 
 
-def exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two existing paths; False where the platform cannot."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]
-    here = -100  # AT_FDCWD
-    if renameat2(here, os.fsencode(a), here, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
 class Staging:
     """The folder a build writes into, published by `publish()` or removed on failure.
 
@@ -212,37 +190,19 @@ class Staging:
         return self.folder
 
     def publish(self) -> None:
-        """Swap the finished folder into the target's place, then drop the old index."""
+        """Swap the finished folder into the target's place (fsutil.publish), then drop the
+        old index."""
         folder, target = self.folder, self.target
         if target.exists():  # it was an index when the build began: is it still?
             reason = not_an_index(target)
             if reason:
                 raise HashIndexError(f"--out {target} is no longer a hashindex index ({reason}); "
                                      "it was left as it is")
-        seal_tree(folder)
-        fault_point("publish")
-        # no writer may be mid-commit in the index this replaces
+        # no writer may be mid-commit in the index this replaces (held for the swap alone)
         replaced_index = (target / MANIFEST_FILE).is_file()
-        with (WriterLock(target, wait_seconds=PUBLISH_WAIT_SECONDS) if replaced_index
-              else contextlib.nullcontext()):
-            self.swap(folder, target)
+        guard = WriterLock(target, wait_seconds=PUBLISH_WAIT_SECONDS) if replaced_index else None
+        publish(folder, target, before="publish", after="after-exchange", guard=guard)
         self.folder = None
-
-    @staticmethod
-    def swap(folder: Path, target: Path) -> None:
-        if target.exists() and exchange(folder, target):
-            fsync_dir(target.parent)
-            fault_point("after-exchange")
-            shutil.rmtree(folder, ignore_errors=True)  # now the old index
-        else:
-            if target.exists():  # no atomic exchange here: rename the old one aside first
-                old = Path(f"{folder}.old")
-                os.replace(target, old)
-                os.replace(folder, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(folder, target)
-            fsync_dir(target.parent)
 
     def __exit__(self, kind, error, trace) -> None:
         if self.folder is not None:
