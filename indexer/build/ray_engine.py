@@ -1,8 +1,8 @@
 """The ray engine: the build's passes on Ray Data, for inputs that one machine embeds too slowly.
 
-1. Plan (driver): the input is cut into parts of about `batch_rows` rows: Parquet by row
-   groups, JSONL by byte ranges at line ends, each part knowing its first row and line, so every
-   error names the file and row as the local build's do.
+1. Plan (driver): the input's reader cuts it into parts of about `batch_rows` rows (Parquet
+   by row groups, JSONL by byte ranges at line ends: readers/), each part knowing its first row
+   and line, so every error names the file and row as the local build's do.
 2. Embed (Ray Data, an actor pool of `--embed-workers` actors, one CPU each, each loading the
    text model once): each part is read, validated and embedded, and its vectors, ids and row
    count are written to a resume folder beside the cache (written whole, then renamed). A build
@@ -28,7 +28,6 @@ import shutil
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,90 +58,25 @@ from indexer.build.passes import ID_HINT, unify_metadata
 from indexer.build.record import manifest_for
 from indexer.build.tune import resolve_backend
 from indexer.documents import DocumentStream
-from indexer.readers import open_reader
-from indexer.readers.jsonl import JsonlReader
-from indexer.readers.parquet import ParquetReader
+from indexer.readers import Part, open_reader
 
 RESUME_DIR = "ray-parts"  # under the cache dir: each build's parts, by input and settings
 INIT_SECONDS = 5.0  # how long an address may take to answer before it is called unreachable
 
 
-@dataclass(frozen=True)
-class Part:
-    """A slice of the input: Parquet row groups (or rows start..start+length of one large
-    group), or a JSONL byte range at line ends."""
-
-    number: int
-    first_row: int  # its first data row in the whole input, counting from 1
-    groups: tuple[int, ...] = ()
-    start: int = 0  # Parquet: first row within the one group (with length); JSONL: byte
-    length: int = 0  # Parquet: rows (0: the whole groups); JSONL: bytes
-    first_line: int = 1
-
-
 def plan_parts(reader, part_rows: int) -> list[Part]:
-    """Cut the input into parts of about part_rows rows (a footer read for Parquet, one pass
-    over the bytes for JSONL)."""
-    if isinstance(reader, ParquetReader):
-        try:
-            meta = pq.ParquetFile(reader.path).metadata
-        except (pa.ArrowInvalid, OSError) as error:
-            raise HashIndexError(f"{reader.path}: not a readable Parquet file ({error})") from None
-        parts, groups, rows, first = [], [], 0, 1
-        for group in range(meta.num_row_groups):
-            size = meta.row_group(group).num_rows
-            if size > part_rows:  # a large group (pyarrow's default is ~1M rows): cut it
-                if groups:
-                    parts.append(Part(len(parts), first, groups=tuple(groups)))
-                    first += rows
-                    groups, rows = [], 0
-                for start in range(0, size, part_rows):
-                    length = min(part_rows, size - start)
-                    parts.append(Part(len(parts), first, groups=(group,), start=start,
-                                      length=length))
-                    first += length
-                continue
-            groups.append(group)
-            rows += size
-            if rows >= part_rows:
-                parts.append(Part(len(parts), first, groups=tuple(groups)))
-                first += rows
-                groups, rows = [], 0
-        if groups:
-            parts.append(Part(len(parts), first, groups=tuple(groups)))
-        return parts
-    if isinstance(reader, JsonlReader):
-        parts, start, offset, rows, line, first_row, first_line = [], 0, 0, 0, 0, 1, 1
-        with open(reader.path, "rb") as handle:
-            for raw in handle:
-                line += 1
-                offset += len(raw)
-                rows += bool(raw.decode("utf-8", "replace").strip())  # as the reader counts
-                if rows >= part_rows:
-                    parts.append(Part(len(parts), first_row, start=start, length=offset - start,
-                                      first_line=first_line))
-                    start, first_row, first_line, rows = offset, first_row + rows, line + 1, 0
-        if offset > start:
-            parts.append(Part(len(parts), first_row, start=start, length=offset - start,
-                              first_line=first_line))
-        return parts
-    raise HashIndexError(f"{reader.path}: the ray engine reads Parquet and JSONL; convert the "
-                         "input, or build it with --engine local")
-
-
-def read_part(reader, part: Part) -> pa.Table:
-    if isinstance(reader, ParquetReader):
-        handle = pq.ParquetFile(reader.path)
-        if part.length:
-            return handle.read_row_group(part.groups[0]).slice(part.start, part.length)
-        return handle.read_row_groups(list(part.groups))
-    return reader.read_range(part.start, part.length, part.first_line)
+    """The input cut into parts of about part_rows rows, by its reader."""
+    parts = reader.parts(part_rows)
+    if parts is None:
+        raise HashIndexError(f"{reader.path}: the ray engine reads Parquet and JSONL; convert "
+                             "the input, or build it with --engine local")
+    return parts
 
 
 def part_documents(stream: DocumentStream, part: Part):
     """The part's validated documents (errors name the input's rows, as a local build's)."""
     try:
-        table = read_part(stream.reader, part)
+        table = stream.reader.read_part(part)
     except OSError as error:
         reason = error.strerror or str(error)
         raise HashIndexError(f"the Ray workers cannot read {stream.path} ({reason}); put the "
@@ -304,7 +238,7 @@ def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
     source, target = check_paths(config)
     stream = DocumentStream(open_reader(source, config.format), config.columns)
     parts = plan_parts(stream.reader, config.batch_rows)
-    first = read_part(stream.reader, parts[0]) if parts else pa.table({})
+    first = stream.reader.read_part(parts[0]) if parts else pa.table({})
     if first.num_rows:
         stream.resolve_id_column(first)
         stream.check_columns(first)

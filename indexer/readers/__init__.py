@@ -1,15 +1,19 @@
-"""The registry of input readers, chosen by --format or by the file's extension."""
+"""The registry of input readers, chosen by --format or by the file's extension. Each reads
+its input in batches (`batches`); those whose input can be cut also plan parts for workers to
+read apart (`parts`, `read_part`: Parquet, JSONL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from hashindex.errors import HashIndexError
-from indexer.readers.base import Reader
+from indexer.readers.base import Part, Reader
 from indexer.readers.csv import CsvReader
 from indexer.readers.jsonl import JsonlReader
 from indexer.readers.parquet import ParquetReader
 from indexer.readers.textdir import TextDirReader
+
+__all__ = ["READERS", "Part", "Reader", "open_reader"]
 
 READERS: dict[str, type[Reader]] = {
     cls.name: cls for cls in (ParquetReader, JsonlReader, CsvReader, TextDirReader)

@@ -1,14 +1,29 @@
-"""A reader streams a file (or folder) as pyarrow tables of at most `batch_rows` rows."""
+"""A reader streams a file (or folder) as pyarrow tables of at most `batch_rows` rows; a
+reader whose input can be cut (Parquet, JSONL) also plans parts that workers read apart."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
 
 from hashindex.errors import HashIndexError
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of the input that a worker reads on its own: Parquet row groups (or rows
+    start..start+length of one large group), or a JSONL byte range at line ends."""
+
+    number: int
+    first_row: int  # its first data row in the whole input, counting from 1
+    groups: tuple[int, ...] = ()
+    start: int = 0  # Parquet: first row within the one group (with length); JSONL: byte
+    length: int = 0  # Parquet: rows (0: the whole groups); JSONL: bytes
+    first_line: int = 1
 
 
 class Reader:
@@ -19,6 +34,15 @@ class Reader:
         self.path = path
 
     def batches(self, batch_rows: int) -> Iterator[pa.Table]:
+        raise NotImplementedError
+
+    def parts(self, part_rows: int) -> list[Part] | None:
+        """The input cut into parts of about part_rows rows, in input order; None: this
+        format cannot be cut (it is read whole, in order)."""
+        return None
+
+    def read_part(self, part: Part) -> pa.Table:
+        """One part of `parts()`, as a table."""
         raise NotImplementedError
 
 

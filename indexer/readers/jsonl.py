@@ -5,7 +5,7 @@ import json
 import pyarrow as pa
 
 from hashindex.errors import HashIndexError
-from indexer.readers.base import Reader, decode_utf8
+from indexer.readers.base import Part, Reader, decode_utf8
 
 
 class JsonlReader(Reader):
@@ -16,15 +16,33 @@ class JsonlReader(Reader):
         with open(self.path, "rb") as handle:
             yield from self.tables(handle, batch_rows, first_line=1, offset=0)
 
-    def read_range(self, start: int, length: int, first_line: int) -> pa.Table:
-        """The lines in bytes [start, start + length) as one table (a distributed build's
-        part: the planner cut at line ends and counted the lines before `start`)."""
+    def parts(self, part_rows: int) -> list[Part]:
+        """Byte ranges cut at line ends, about part_rows records each (one pass over the
+        bytes), each knowing its first row and line for the errors."""
+        parts, start, offset, rows, line, first_row, first_line = [], 0, 0, 0, 0, 1, 1
         with open(self.path, "rb") as handle:
-            handle.seek(start)
-            data = handle.read(length)
+            for raw in handle:
+                line += 1
+                offset += len(raw)
+                rows += bool(raw.decode("utf-8", "replace").strip())  # as tables() counts
+                if rows >= part_rows:
+                    parts.append(Part(len(parts), first_row, start=start, length=offset - start,
+                                      first_line=first_line))
+                    start, first_row, first_line, rows = offset, first_row + rows, line + 1, 0
+        if offset > start:
+            parts.append(Part(len(parts), first_row, start=start, length=offset - start,
+                              first_line=first_line))
+        return parts
+
+    def read_part(self, part: Part) -> pa.Table:
+        """The lines in the part's bytes [start, start + length) as one table."""
+        with open(self.path, "rb") as handle:
+            handle.seek(part.start)
+            data = handle.read(part.length)
         lines = [line + b"\n" for line in data.split(b"\n")]  # as a file iterates: \n only
         lines[-1] = lines[-1][:-1]
-        tables = list(self.tables([line for line in lines if line], 1 << 62, first_line, start))
+        tables = list(self.tables([line for line in lines if line], 1 << 62, part.first_line,
+                                  part.start))
         return tables[0] if tables else pa.table({})
 
     def tables(self, lines, batch_rows: int, first_line: int, offset: int):
