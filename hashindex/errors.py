@@ -20,3 +20,15 @@ class UnknownDocument(HashIndexError):
     def at(self, where: str) -> UnknownDocument:
         """The same error, its messages prefixed with where it arose (a batch's query)."""
         return UnknownDocument(self.doc_id, self.index, where + self.where)
+
+
+class UnknownDocuments(HashIndexError):
+    """Ids a strict delete refused because the index does not hold them (nothing was
+    deleted): the CLI names the index, the service answers 404 naming `ids` in its words."""
+
+    def __init__(self, ids: list[str], index: str):
+        self.ids, self.index = list(ids), index
+        shown = ", ".join(repr(i) for i in self.ids[:5])
+        more = f" and {len(self.ids) - 5} more" if len(self.ids) > 5 else ""
+        super().__init__(f"index {index} has no document with id {shown}{more}; nothing was "
+                         "deleted (drop --strict to delete the others)")

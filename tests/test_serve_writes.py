@@ -7,8 +7,9 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
-from helpers import build, serve_index, vector_docs, write_input
+from helpers import FakeEmbedder, build, corpus, serve_index, vector_docs, write_input
 
+import hashindex.embedding.embedder
 from hashindex.engine import HashIndex
 from hashindex.segments.writer import IndexWriter
 
@@ -71,6 +72,9 @@ def test_add_search_delete_over_http(writable):
                     {"id": "y", "embedding": [0.2] * DIM}]}, "duplicate id 'y'"),
     ({"documents": [{"id": "p", "embedding": [0.1] * DIM},
                     {"id": "q", "embedding": [0.2] * 3}]}, "embeddings of lengths [3, 16]"),
+    ({"documents": [{"id": "m", "embedding": [0.1] * DIM, "metadata": {"year": 1}},
+                    {"id": "n", "embedding": [0.2] * DIM, "metadata": {"year": "x"}}]},
+     "documents: metadata"),
 ])
 def test_bad_adds_are_400_and_change_nothing(writable, body, fragment):
     url, index_path = writable
@@ -86,3 +90,31 @@ def test_a_busy_writer_is_409(writable):
         answer = httpx.delete(url + "/documents/a-3")
     assert answer.status_code == 409 and "another writer" in answer.json()["error"]
     assert httpx.delete(url + "/documents/a-3").status_code == 200
+
+
+def test_an_index_with_a_text_model_embeds_what_is_added(tmp_path, monkeypatch):
+    """POST /documents on an index with a text model (ingest.py): texts are embedded by the
+    served model and found by it; an embedding or a blank text is refused, naming the id."""
+    from fastapi.testclient import TestClient
+
+    from hashindex.app.serve.app import ServeSettings, create_app
+
+    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
+    docs = corpus(70, seed=5)
+    build(write_input(docs[:60], tmp_path / "docs", "parquet"), tmp_path / "idx",
+          FakeEmbedder(), store_embeddings=True)
+    settings = ServeSettings(allow_writes=True, load_before_listening=True,
+                             reload_interval_s=0)
+    with TestClient(create_app(str(tmp_path / "idx"), settings)) as client:
+        for bad, fragment in [({"id": "v", "text": "words", "embedding": [0.1] * 8},
+                               "'v' needs a text"), ({"id": "b", "text": "  "}, "'b' needs")]:
+            answer = client.post("/documents", json={"documents": [bad]})
+            assert answer.status_code == 400 and fragment in answer.json()["error"], answer.text
+        new = [{"id": d["doc"], "text": d["text"],
+                "metadata": {"topic": d["topic"], "year": d["year"]}} for d in docs[60:]]
+        added = client.post("/documents", json={"documents": new})
+        assert added.status_code == 200, added.text
+        assert added.json() == {"added": 10, "replaced": 0, "segment": added.json()["segment"],
+                                "generation": 2}
+        hit = client.post("/search", json={"text": new[4]["text"], "k": 1}).json()["hits"][0]
+        assert hit["id"] == new[4]["id"] and hit["metadata"] == new[4]["metadata"]

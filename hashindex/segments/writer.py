@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hashindex.errors import HashIndexError
+from hashindex.errors import HashIndexError, UnknownDocuments
 from hashindex.faults import fault_point
 from hashindex.segments import reading
 from hashindex.segments.adding import Adding
@@ -229,10 +229,7 @@ class IndexWriter:
         found = set(self.ids_at(rows))
         unknown = [i for i in wanted if i not in found]
         if unknown and strict:
-            shown = ", ".join(repr(i) for i in unknown[:5])
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise HashIndexError(f"index {self.root} has no document with id {shown}{more}; "
-                                 "nothing was deleted (drop --strict to delete the others)")
+            raise UnknownDocuments(unknown, str(self.root))
         report = DeleteReport(deleted=len(rows), unknown=unknown,
                               generation=self.manifest.generation)
         if len(rows):
