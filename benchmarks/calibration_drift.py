@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks.defaults import load_corpus
 from hashindex.embedding.cache import default_cache_dir
 from hashindex.embedding.embedder import Embedder
-from indexer.build.local import CALIBRATION_TEXTS, CALIBRATION_WINDOW
+from indexer.build.text_model import CALIBRATION_TEXTS, CALIBRATION_WINDOW
 from indexer.samples import bundled_sample_texts
 
 

@@ -1,7 +1,7 @@
 """Training cost of the default model (issue 30, item 5): train seconds, steps, and the
 Hamming recall@10 of the codes against exact cosine top-10 on held-out queries.
 
-Trains the way `hashindex build` does (indexer/build/local.py: `sample_rows` then `train` with
+Trains the way `hashindex build` does (indexer/build/skeleton.py: `sample_rows` then `train` with
 the build's variant and bits) on a corpus's cached vectors, with ~1 000 of its rows held out
 as queries. `--busy N` keeps N other processes spinning on the CPU while it trains (the
 "another process keeps both cores busy" case); they are stopped afterwards.
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="mine neighbours exactly at any size (the reference)")
     args = parser.parse_args(argv)
 
-    from indexer.build.local import train
+    from hashindex.training import train
     from indexer.build.passes import sample_rows
 
     vectors = np.load(args.vectors, mmap_mode="r")

@@ -27,8 +27,8 @@ from hashindex.validation import (
 )
 from indexer.build.checks import check_input
 from indexer.build.config import BuildConfig, BuildReport, StageClock
-from indexer.build.local import BuildRun
 from indexer.build.passes import embed_pass, encode_write_pass, write_pass
+from indexer.build.skeleton import BuildRun
 from indexer.documents import ColumnOptions, DocumentStream, column_options
 from indexer.readers import open_reader
 

@@ -23,7 +23,7 @@ from helpers import FakeEmbedder, build, corpus, vector_docs, write_input
 
 import hashindex.embedding.embedder
 import hashindex.training
-import indexer.build.local
+import indexer.build.text_model
 from hashindex.app.cli import main
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
@@ -37,7 +37,7 @@ DIM = 16
 
 @pytest.fixture(autouse=True)
 def fake_text_model(monkeypatch):
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(indexer.build.text_model, "Embedder", FakeEmbedder)
     monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
 
 

@@ -68,7 +68,7 @@ from helpers import (
 )
 
 import hashindex.embedding.embedder
-import indexer.build.local
+import indexer.build.text_model
 from hashindex.app.cli import main
 from hashindex.engine import HashIndex, Like
 from hashindex.errors import HashIndexError
@@ -700,7 +700,7 @@ def cli_params(cases):
 # ---- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def fake_text_model(monkeypatch):
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(indexer.build.text_model, "Embedder", FakeEmbedder)
     monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
 
 
@@ -1180,7 +1180,7 @@ def text_index(base) -> Path:
     """A small index with a (fake) text model, for text queries: base/text-idx."""
     source = write_input(corpus(16), base / "text-docs", "jsonl")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
+        patch.setattr(indexer.build.text_model, "Embedder", FakeEmbedder)
         build(source, base / "text-idx", FakeEmbedder(), bits=BITS)
     return base / "text-idx"
 

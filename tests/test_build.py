@@ -156,12 +156,12 @@ def test_interrupted_build_resumes_from_cache(tmp_path, monkeypatch):
 
 
 def test_precomputed_embeddings_need_no_model(tmp_path, monkeypatch):
-    import indexer.build.local
+    import indexer.build.text_model
 
     def no_model(*args, **kwargs):
         raise AssertionError("the text model must not be loaded")
 
-    monkeypatch.setattr(indexer.build.local, "Embedder", no_model)
+    monkeypatch.setattr(indexer.build.text_model, "Embedder", no_model)
     docs = corpus(40)
     vectors = FakeEmbedder().embed([d["text"] for d in docs])
     for d, v in zip(docs, vectors):

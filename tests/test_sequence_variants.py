@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from helpers import FAST_TRAIN, FakeEmbedder, build, corpus, vector_docs, write_input
 
 import hashindex.embedding.embedder
-import indexer.build.local
+import indexer.build.text_model
 from hashindex.app.cli import main
 from hashindex.engine import HashIndex, Like
 from hashindex.errors import HashIndexError
@@ -75,7 +75,7 @@ def test_any_kernel_width_keeps_the_sequence_length(kernel):
 
 @pytest.fixture()
 def fake_text_model(monkeypatch):
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
+    monkeypatch.setattr(indexer.build.text_model, "Embedder", FakeEmbedder)
     monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
 
 

@@ -28,6 +28,7 @@ import shutil
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,30 +36,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from hashindex.diagnostics import code_diagnostics
 from hashindex.embedding.cache import default_cache_dir
 from hashindex.errors import HashIndexError
 from hashindex.faults import fault_point
-from hashindex.model_io import save_model
 from hashindex.segments.adding import UniqueIds
 from hashindex.segments.writing import SegmentWriter
-from hashindex.store.layout import ENCODER_DIR, PRECOMPUTED_MODEL, SHARDS_DIR, segment_folder
-from hashindex.store.manifest import write_manifest
-from hashindex.store.publish import Staging
+from hashindex.store.layout import SHARDS_DIR, segment_folder
 from hashindex.store.shard_writer import ShardWriter
-from hashindex.training import TrainConfig
-from indexer.build.checks import (
-    check_encoder,
-    check_paths,
-    check_variant_options,
-    text_dimension,
-)
-from indexer.build.config import BuildConfig, BuildReport, StageClock
+from indexer.build.config import BuildConfig
 from indexer.build.passes import ID_HINT, unify_metadata
-from indexer.build.record import manifest_for
-from indexer.build.tune import resolve_backend
+from indexer.build.skeleton import BuildRun, Engine, Written, segment_settings
 from indexer.documents import DocumentStream
-from indexer.readers import Part, open_reader
+from indexer.readers import Part
 
 RESUME_DIR = "ray-parts"  # under the cache dir: each build's parts, by input and settings
 INIT_SECONDS = 5.0  # how long an address may take to answer before it is called unreachable
@@ -228,119 +217,92 @@ def ray_errors(error: Exception) -> HashIndexError | None:
     return None
 
 
-def build_with_ray(config: BuildConfig, train_config: TrainConfig, embedder=None
-                   ) -> BuildReport:
-    """The ray engine's build (see the module docstring): the same index a local build makes,
-    trained by the local engine's own step."""
-    from indexer.build.local import BuildRun, finish_manifest, segment_settings, train_model
+class RayEngine(Engine):
+    """The ray engine's passes (see the module docstring): the same index a local build
+    makes, trained by the skeleton's own step."""
 
-    ray = connect(config)
-    source, target = check_paths(config)
-    stream = DocumentStream(open_reader(source, config.format), config.columns)
-    parts = plan_parts(stream.reader, config.batch_rows)
-    first = stream.reader.read_part(parts[0]) if parts else pa.table({})
-    if first.num_rows:
-        stream.resolve_id_column(first)
-        stream.check_columns(first)
-    precomputed = config.columns.embedding_column is not None
-    if embedder is None and not precomputed:
-        from hashindex.embedding.embedder import Embedder
+    name = "ray"
+    reads_tokens = False
 
-        embedder = Embedder(config.model, batch_size=config.embed_batch_size,
-                            device=config.device, backend=config.embed_backend,
-                            quantize=config.quantization, cache_dir=config.cache_dir,
-                            max_tokens=config.max_tokens)
-        if config.quantization == "int8":  # calibrated here, before the workers load the export
-            from indexer.build.local import calibration_sample
+    def open(self, config: BuildConfig) -> None:
+        self.ray = connect(config)
 
-            embedder.calibration_texts, embedder.calibration = calibration_sample(
-                stream, config.calibrate_on_input)
-    model_name = PRECOMPUTED_MODEL if precomputed else embedder.name
-    encoder_model = check_encoder(config, model_name)
-    if encoder_model is not None and encoder_model.reads_tokens:
-        raise HashIndexError(f"--encoder {config.encoder} reads token sequences "
-                             f"({encoder_model.config.variant}); the ray engine builds the "
-                             "variants that read pooled vectors: use --engine local")
-    if encoder_model is None and embedder is not None:  # bad options fail before embedding
-        check_variant_options(config, text_dimension(config, embedder))
-    folder = resume_folder(config, source, getattr(embedder, "cache_name", model_name))
-    folder.mkdir(parents=True, exist_ok=True)
-    clock, report = StageClock(), BuildReport(target)
-    run = BuildRun(config, train_config, stream, None if precomputed else embedder, clock,
-                   report)
-    workers = config.embed_workers
-    threads = config.embed_threads or max(1, (os.cpu_count() or 1) // workers)
-    shipped = (embedder.worker_settings(threads=threads)
-               if hasattr(embedder, "worker_settings") else embedder)
-    specs = [{"part": p.number, "spec": json.dumps(p.__dict__)} for p in parts]
-    try:
+    def plan(self, stream: DocumentStream, config: BuildConfig) -> None:
+        self.parts = plan_parts(stream.reader, config.batch_rows)
+        self.specs = [{"part": p.number, "spec": json.dumps(p.__dict__)} for p in self.parts]
+        first = stream.reader.read_part(self.parts[0]) if self.parts else pa.table({})
+        if first.num_rows:
+            stream.resolve_id_column(first)
+            stream.check_columns(first)
+
+    def embed(self, run: BuildRun, scratch: Path) -> tuple[np.ndarray, pa.Schema]:
+        config, report, parts, source = run.config, run.report, self.parts, run.source
+        self.folder = folder = resume_folder(
+            config, source, getattr(run.embedder, "cache_name", run.model_name))
+        folder.mkdir(parents=True, exist_ok=True)
+        workers = config.embed_workers
+        threads = config.embed_threads or max(1, (os.cpu_count() or 1) // workers)
+        embedder = run.embedder
+        shipped = (embedder.worker_settings(threads=threads)
+                   if hasattr(embedder, "worker_settings") else embedder)
         started = time.perf_counter()
         embedded = run_stage(
-            ray.data.from_items(specs).map_batches(
-                EmbedParts, fn_constructor_kwargs={"stream": stream, "embedder": shipped,
+            self.ray.data.from_items(self.specs).map_batches(
+                EmbedParts, fn_constructor_kwargs={"stream": run.stream, "embedder": shipped,
                                                    "folder": str(folder)},
-                batch_size=1, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=workers)),
+                batch_size=1, num_cpus=1, compute=self.ray.data.ActorPoolStrategy(size=workers)),
             "embed", config.show_progress)
         report.embedded = int(sum(embedded["embedded"]))
-        clock.add("embed", started)
+        run.clock.add("embed", started)
         records = [json.loads((folder / f"part-{p.number:05d}.json").read_text())
                    for p in parts]
-        count = check_ids(records, source)
-        config = run.config = resolve_backend(config, count)
+        report.documents = check_ids(records, source)
         check_dimensions(folder, parts, records, source)
-        report.documents = count
         report.skipped = sum(r["skipped"] for r in records)
         schema = unify_metadata([(p.first_row, pa.ipc.read_schema(pa.py_buffer(
             bytes.fromhex(r["schema"])))) for p, r in zip(parts, records)], source)
-        staging = Staging(target)
-        with staging as out:
-            report.removed_leftovers = staging.removed
-            embeddings = gather_embeddings(folder, parts, records, out / "_scratch")
-            started = time.perf_counter()
-            model = encoder_model or train_model(run, embeddings)
-            clock.add("train", started)
-            settings = segment_settings(config, model.config.bits)
-            segment = segment_folder(1)
-            started = time.perf_counter()
-            written = run_stage(
-                ray.data.from_items(specs).map_batches(
-                    encode_and_write, fn_kwargs={
-                        "stream": stream, "encoder": model.export_encoder(), "root": str(out),
-                        "folder": segment, "metadata": schema,
-                        "code_bytes": model.config.bits // 8, "vectors_folder": str(folder)},
-                    batch_size=1, num_cpus=1),
-                "encode+write", config.show_progress)
-            for leftover in (out / segment).glob("_tmp-*"):  # a killed task's, before its retry
-                shutil.rmtree(leftover, ignore_errors=True)
-            order = np.argsort(written["part"])
-            codes = np.concatenate([np.frombuffer(written["codes"][i], np.uint8)
-                                    for i in order]).reshape(-1, model.config.bits // 8)
-            shards = [{"file": f"{segment}/{SHARDS_DIR}/part-{written['part'][i]:05d}.parquet",
-                       "rows": int(written["rows"][i])} for i in order if written["rows"][i]]
-            check_shards(out, shards)
-            clock.add("encode+write", started)
-            started = time.perf_counter()
-            save_model(model, out / ENCODER_DIR, extra={"embedding_model": model_name})
-            writer = SegmentWriter(out, segment, schema, settings)
-            record = writer.finish(codes, embeddings, written_shards=shards or None,
-                                   trained_rows=len(codes))
-            clock.add("index", started)
-            report.diagnostics = code_diagnostics(codes)
-            manifest = manifest_for(run, model, model_name=model_name,
-                                    dim=embeddings_dim(records, folder, parts),
-                                    segments=[record], schema=schema)
-            finish_manifest(run, out, manifest, embeddings)
-            del embeddings
-            shutil.rmtree(out / "_scratch")
-            write_manifest(out, manifest)
-            staging.publish()
-    except Exception as error:
-        known = ray_errors(error) if not isinstance(error, HashIndexError) else None
-        if known is not None:
-            raise known from None
-        raise
-    shutil.rmtree(folder, ignore_errors=True)  # published: nothing left to resume
-    return report
+        return gather_embeddings(folder, parts, records, scratch), schema
+
+    def encode_write(self, run: BuildRun, folder: Path, model, embeddings: np.ndarray,
+                     schema: pa.Schema) -> Written:
+        segment, code_bytes = segment_folder(1), model.config.bits // 8
+        started = time.perf_counter()
+        written = run_stage(
+            self.ray.data.from_items(self.specs).map_batches(
+                encode_and_write, fn_kwargs={
+                    "stream": run.stream, "encoder": model.export_encoder(), "root": str(folder),
+                    "folder": segment, "metadata": schema, "code_bytes": code_bytes,
+                    "vectors_folder": str(self.folder)},
+                batch_size=1, num_cpus=1),
+            "encode+write", run.config.show_progress)
+        for leftover in (folder / segment).glob("_tmp-*"):  # a killed task's, before its retry
+            shutil.rmtree(leftover, ignore_errors=True)
+        order = np.argsort(written["part"])
+        codes = np.concatenate([np.frombuffer(written["codes"][i], np.uint8)
+                                for i in order]).reshape(-1, code_bytes)
+        shards = [{"file": f"{segment}/{SHARDS_DIR}/part-{written['part'][i]:05d}.parquet",
+                   "rows": int(written["rows"][i])} for i in order if written["rows"][i]]
+        check_shards(folder, shards)
+        run.clock.add("encode+write", started)
+        writer = SegmentWriter(folder, segment, schema,
+                               segment_settings(run.config, model.config.bits))
+        return Written(codes, writer, shards or None)
+
+    @contextmanager
+    def failures(self):
+        """A worker's failure told as the one-line error it stands for."""
+        try:
+            yield
+        except HashIndexError:
+            raise
+        except Exception as error:
+            known = ray_errors(error)
+            if known is not None:
+                raise known from None
+            raise
+
+    def finished(self, run: BuildRun) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)  # published: nothing left to resume
 
 
 def run_stage(dataset, name: str, show_progress: bool) -> dict:
