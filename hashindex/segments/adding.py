@@ -12,8 +12,6 @@ its duplicate-id check, so each check is written once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pyarrow as pa
 
@@ -22,9 +20,6 @@ from hashindex.model_io import read_index_encoder
 from hashindex.store.layout import EXPORTED_MODEL_FILE, PRECOMPUTED_MODEL, TEXT_MODEL_DIR
 from hashindex.store.manifest import Segment
 from hashindex.validation import name_rows, unit_embeddings
-
-if TYPE_CHECKING:
-    from hashindex.segments.writer import IndexWriter
 
 
 class UniqueIds:
@@ -64,7 +59,9 @@ def check_columns_fit(names: list[str], index_schema: pa.Schema, where: str) -> 
 class Adding:
     """One add's view of the index, from the writer's manifest (read once, under the lock)."""
 
-    def __init__(self, writer: IndexWriter):
+    def __init__(self, writer):
+        """`writer`: the IndexWriter (segments/writer.py) that holds the lock; not imported
+        here, so that writer.py → adding.py stays the one direction."""
         manifest = writer.manifest
         self.writer = writer
         self.dimension = manifest.dimension
