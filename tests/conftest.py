@@ -39,6 +39,28 @@ def private_cache(tmp_path_factory):
         os.environ["HASHINDEX_CACHE"] = previous
 
 
+@pytest.fixture()
+def fake_text_model(monkeypatch):
+    """Every text model made during the test (a CLI command's, a build's, an add's, an index's
+    for queries, one in a process the test starts) is the fake bag-of-words one of helpers.py,
+    through the package's own injection point, HASHINDEX_TEXT_MODEL; yields the list of those
+    made in this process, in order (their .calls and .texts count their use)."""
+    import os
+    from pathlib import Path
+
+    import helpers
+
+    from hashindex.embedding.factory import TEXT_MODEL_ENV
+
+    tests = str(Path(__file__).resolve().parent)  # where a started process finds helpers
+    monkeypatch.setenv(TEXT_MODEL_ENV, helpers.FAKE_TEXT_MODEL)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        part for part in (tests, os.environ.get("PYTHONPATH")) if part))
+    helpers.FAKE_MODELS_MADE.clear()
+    yield helpers.FAKE_MODELS_MADE
+    helpers.FAKE_MODELS_MADE.clear()
+
+
 @pytest.fixture(scope="session")
 def clustered():
     return clustered_embeddings()

@@ -72,6 +72,19 @@ class FakeEmbedder:
         return self.embed(texts), tokens, np.maximum(lengths, 1)
 
 
+FAKE_TEXT_MODEL = "helpers:make_fake_text_model"  # HASHINDEX_TEXT_MODEL's value (conftest.py)
+FAKE_MODELS_MADE: list[FakeEmbedder] = []  # every one make_fake_text_model made
+
+
+def make_fake_text_model(model: str | None = None, *args, **kwargs) -> FakeEmbedder:
+    """The text-model factory the fake_text_model fixture names in HASHINDEX_TEXT_MODEL
+    (hashindex/embedding/factory.py): a FakeEmbedder for each Embedder(model, **settings) the
+    code makes, recorded in FAKE_MODELS_MADE."""
+    made = FakeEmbedder(model)
+    FAKE_MODELS_MADE.append(made)
+    return made
+
+
 def corpus(n: int = 120, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     docs = []

@@ -7,17 +7,11 @@ import pytest
 from click.testing import CliRunner
 from helpers import SEGMENT, FakeEmbedder, build, corpus, write_input
 
-import hashindex.embedding.embedder
 import hashindex.table.table
-import indexer.build.local
 from hashindex.app.cli import main
 
-
-@pytest.fixture(autouse=True)
-def fake_text_model(monkeypatch):
-    """Every text model the CLI asks for is the fake bag-of-words one."""
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
-    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
+# every text model the CLI makes is the fake bag-of-words one (conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_text_model")
 
 
 def run(*args):
@@ -60,8 +54,9 @@ def test_build_query_info_happy_path(tmp_path, source):
     assert "d0005" in result.output.splitlines()[2] and "radius reached" in result.output
     hits = json.loads(run("query", out, text, "-k", "3", "--json").output)["hits"]
     assert hits[0]["id"] == "d0005" and hits[0]["distance"] == 0 and len(hits) == 3
-    info = run("info", out, "--json")
-    assert json.loads(info.output)["manifest"]["documents"] == 60
+    info = json.loads(run("info", out, "--json").output)
+    assert info["manifest"]["documents"] == 60
+    assert info["manifest"]["embedding_model"]["name"] == FakeEmbedder.name  # the fake, injected
     assert "variant / bits" in run("info", out).output
     assert "the raw codes + row ids; no substring index" in run("info", out).output
 
@@ -81,13 +76,12 @@ def test_no_substring_index_gives_the_same_answers(tmp_path, source, monkeypatch
     assert results["--substring-index"] == results["--no-substring-index"]
 
 
-def test_bad_model_option_fails_before_embedding(tmp_path, source, monkeypatch):
-    embedder = FakeEmbedder()
-    monkeypatch.setattr(indexer.build.local, "Embedder", lambda *a, **k: embedder)
+def test_bad_model_option_fails_before_embedding(tmp_path, source, fake_text_model):
     result = run(*build_args(source, tmp_path / "o", "--variant", "denoising",
                              "--option", "noise=pink"))
     assert_bad_input(result, "noise='pink' is unknown")
-    assert embedder.calls == 0 and not (tmp_path / "o").exists()
+    embedded = sum(model.texts for model in fake_text_model)  # by any model made (or none)
+    assert embedded == 0 and not (tmp_path / "o").exists()
 
 
 def test_model_options_reach_the_model(tmp_path, source):

@@ -20,8 +20,6 @@ import pytest
 from click.testing import CliRunner
 from helpers import FakeEmbedder, build, corpus, vector_input, write_input
 
-import hashindex.embedding.embedder
-import indexer.build.local
 from hashindex.app.cli import main
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
@@ -33,10 +31,8 @@ ROOT = TESTS.parent
 TIMEOUT = 180
 
 
-@pytest.fixture(autouse=True)
-def fake_text_model(monkeypatch):
-    monkeypatch.setattr(indexer.build.local, "Embedder", FakeEmbedder)
-    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", FakeEmbedder)
+# every text model made, here or in a process a test starts, is the fake one (conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_text_model")
 
 
 def run(*args):
@@ -245,15 +241,12 @@ def test_mixed_types_name_the_field_and_line(tmp_path):
                     "a string on line 1", "a number on line 6")
 
 
-def test_query_flags_are_checked_before_the_model_loads(built, monkeypatch):
-    class MustNotLoad(FakeEmbedder):
-        def embed(self, texts, show_progress=False):
-            raise AssertionError("the text model was used before the flags were checked")
-
-    monkeypatch.setattr(hashindex.embedding.embedder, "Embedder", lambda *a, **k: MustNotLoad())
+def test_query_flags_are_checked_before_the_model_loads(built, fake_text_model):
     assert_one_line(run("query", built, "rocket", "--backend", "bogus"), 2,
                     "unknown backend 'bogus'")
     assert_one_line(run("query", built, "rocket", "-k", "0"), 2, "k=0")
+    embedded = sum(model.calls for model in fake_text_model)  # by any model made (or none)
+    assert embedded == 0, "the text model was used before the flags were checked"
 
 
 # ---- 5. crash leftovers, kill -9 and SIGTERM ----

