@@ -4,7 +4,9 @@ each run in a real process killed with SIGKILL, at named fault points and at ran
 After every kill: the index opens and passes `verify`; queries answer as the generation before
 the change or the one after (never a mix); the next writer leaves no file the current
 generation does not use; re-running the change succeeds or says it was already made; and then
-the index answers as the change made once."""
+the index answers as the change made once. A compact or an upgrade must change no document and
+no answer: its index is held to the answers before it (so one that loses or alters a document
+fails here, killed or not), and its manifest tells whether it was made."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pytest
 from helpers import build, vector_docs, write_input
 from workers import apply_change
 
+from hashindex.codes import hamming_distance
 from hashindex.engine import HashIndex
 from hashindex.errors import HashIndexError
 from hashindex.faults import KILL_AT
@@ -46,6 +49,9 @@ NAMED = [("add", point) for point in ("embed", "shards", "table", "segment", "co
                                           "after-commit")] + \
         [("upgrade", point) for point in ("commit", "after-commit")] + \
         [("overwrite", point) for point in ("publish", "after-exchange")]
+# changes that must leave every document and answer as they were: the index after them is
+# checked against the answers before (the same code's uninterrupted run is no reference)
+KEEP_ANSWERS = ("compact", "upgrade")
 # random moments inside the change (after the process has imported everything): per operation,
 # times HASHINDEX_CRASH_ROUNDS for a longer run (HASHINDEX_CRASH_LOG: a JSON line per kill)
 ROUNDS = int(os.environ.get("HASHINDEX_CRASH_ROUNDS", "1"))
@@ -93,13 +99,32 @@ def fresh(world, operation: str, name: str) -> Path:
     return target
 
 
-def answers(index_path: Path) -> list:
-    """Top-8 ids and distances of fixed code queries (no embedding: no text model needed)."""
+def answers(index_path: Path) -> dict:
+    """What the index holds and answers (no embedding: no text model needed): every live
+    document by id (its code, stored vector, text and metadata), and the top-8 ids and
+    distances of fixed code queries on two backends, each checked against a brute-force scan
+    of the live documents' codes."""
     index = HashIndex.open(index_path, verify=True)
+    rows = index.live_rows()
+    codes = index.all_codes()[rows]
+    ids, texts, metadata = index.documents.fetch(rows)
+    vectors = index.vectors.rows(rows)
+    documents = {doc: (code.tobytes(), vector.tobytes(), text, metadata)
+                 for doc, code, vector, text, metadata in zip(ids, codes, vectors, texts,
+                                                             metadata)}
+    assert len(documents) == len(rows) == len(index) > 0, "duplicate ids or a wrong count"
     rng = np.random.default_rng(0)
     queries = rng.integers(0, 256, size=(5, index.bits // 8), dtype=np.uint8)
-    return [[(h.id, h.distance) for h in index.search(q, k=8, backend=backend).hits]
-            for q in queries for backend in ("table", "flat")]
+    searched = []
+    for query in queries:
+        nearest = np.sort(hamming_distance(query, codes))[:8].tolist()
+        for backend in ("table", "flat"):
+            hits = [(h.id, h.distance) for h in index.search(query, k=8, backend=backend).hits]
+            assert [distance for _, distance in hits] == nearest, f"{backend}: not the nearest"
+            assert [hamming_distance(query, np.frombuffer(documents[doc][0], np.uint8))[0]
+                    for doc, _ in hits] == nearest, f"{backend}: a hit's distance is not its own"
+            searched.append(hits)
+    return {"documents": documents, "searched": searched}
 
 
 def start(spec: dict, kill_at: str | None = None) -> subprocess.Popen:
@@ -143,16 +168,40 @@ def expected(world):
     return out
 
 
+def differences(seen: dict, wanted: dict) -> str:
+    """What tells two answers apart, in a line: documents lost, gained or changed (a few ids
+    of each), and how many searches answer otherwise."""
+    have, want = seen["documents"], wanted["documents"]
+    found = {"lost": sorted(set(want) - set(have)), "gained": sorted(set(have) - set(want)),
+             "changed": sorted(i for i in set(have) & set(want) if have[i] != want[i])}
+    searches = sum(a != b for a, b in zip(seen["searched"], wanted["searched"]))
+    return ", ".join(f"{len(ids)} documents {what} {ids[:4]}" for what, ids in found.items()) + \
+        f", {searches} of {len(wanted['searched'])} searches answered otherwise"
+
+
+def made(operation: str, index: Path) -> bool:
+    """Whether the generation on disk is the one after a compact (one segment, no deleted row)
+    or an upgrade (format 4): the answers, the same before and after, cannot tell."""
+    manifest = read_manifest(index)
+    if operation == "compact":
+        return len(manifest.segments) == 1 and not manifest.segments[0].deleted
+    return not manifest.legacy
+
+
 def check_after_kill(world, expected, operation: str, index: Path, how: str) -> None:
     before, after, _ = expected[operation]
+    if operation in KEEP_ANSWERS:  # the generation after must hold and answer what it held
+        after = before
     assert index.is_dir(), "the index path disappeared"
     seen = answers(index)  # opens, verifies every checksum, and answers
-    assert seen in (before, after), "answers that are neither generation"
+    assert seen in (before, after), \
+        f"answers that are neither generation: {differences(seen, after)}"
+    new = made(operation, index) if operation in KEEP_ANSWERS else seen == after
     if os.environ.get("HASHINDEX_CRASH_LOG"):
         with open(os.environ["HASHINDEX_CRASH_LOG"], "a") as log:
             log.write(json.dumps({"operation": operation, "kill": how, "found":
-                                  "old" if seen == before and seen != after else
-                                  "new" if seen == after and seen != before else "same"}) + "\n")
+                                  "same" if before == after and operation not in KEEP_ANSWERS
+                                  else "new" if new else "old"}) + "\n")
     if operation != "overwrite":  # a rebuild's staging leftovers go with the next build
         with IndexWriter(index, allow_legacy=True):
             pass
@@ -160,8 +209,10 @@ def check_after_kill(world, expected, operation: str, index: Path, how: str) -> 
         on_disk = {p.relative_to(index).as_posix() for p in index.rglob("*") if p.is_file()}
         assert on_disk == set(manifest.files) | {MANIFEST_FILE, LOCK_FILE}
     result = rerun(spec_for(operation, index, world[1]))
-    assert result == "done" or seen == after, "said already made when it was not"
-    assert answers(index) == after
+    assert result == "done" or new, "said already made when it was not"
+    final = answers(index)
+    assert final == after, f"not as the change made once: {differences(final, after)}"
+    assert operation not in KEEP_ANSWERS or made(operation, index), f"no {operation} was made"
     assert not [p for p in index.parent.iterdir() if p.name.startswith(f"{index.name}.tmp-")]
 
 
