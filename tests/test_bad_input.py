@@ -434,6 +434,7 @@ def test_scores_are_cosines_for_any_query_length(built):
     query = np.random.default_rng(3).normal(size=DIM).astype(np.float32) * 7
     unit = [(h.id, round(h.score, 4)) for h in index.search(query / np.linalg.norm(query),
                                                             k=5).hits]
+    assert len(unit) == 5
     for scale in (1.0, 1e-20, 1e30):
         hits = index.search(query * np.float32(scale), k=5).hits
         assert [(h.id, round(h.score, 4)) for h in hits] == unit

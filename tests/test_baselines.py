@@ -135,6 +135,7 @@ def test_engine_metrics_with_fewer_candidates_than_k(monkeypatch):
 
     monkeypatch.setattr(protocol, "backend_class", lambda name: RadiusZeroTable)
     rows = protocol.engine_metrics(codes, query_codes, 8, split)
+    assert len(rows) == 1 + len(protocol.RERANK_BUDGETS)  # plain top-10, then each budget
     assert all(row["engine_recall@10"] == 0.0 for row in rows), rows
 
 

@@ -23,6 +23,7 @@ def index(tmp_path_factory):
 def test_own_text_comes_first_at_distance_zero(index, backend):
     doc = corpus(150)[17]
     result = index.search(doc["text"], k=5, backend=backend)
+    assert len(result.hits) == 5
     assert result.hits[0].id == "d0017" and result.hits[0].distance == 0
     assert result.hits[0].metadata == {"topic": doc["topic"], "year": doc["year"]}
     assert result.hits[0].score == pytest.approx(1.0, abs=1e-3)
@@ -33,10 +34,11 @@ def test_own_text_comes_first_at_distance_zero(index, backend):
 
 def test_ranked_by_cosine_then_row_or_by_code_distance_then_row(index):
     result = index.search(corpus(150)[3]["text"], k=20, rerank=True)
+    assert len(result.hits) == 20  # the pairs below are 19 comparisons, not none
     for a, b in zip(result.hits, result.hits[1:]):
         assert (-a.score, a.row) <= (-b.score, b.row)
     plain = index.search(corpus(150)[3]["text"], k=20, rerank=False)
-    assert plain.ranking == "code distance"
+    assert plain.ranking == "code distance" and len(plain.hits) == 20
     for a, b in zip(plain.hits, plain.hits[1:]):
         assert (a.distance, a.row) <= (b.distance, b.row)
 
@@ -61,13 +63,14 @@ def test_batch_equals_single(index):
     queries = [d["text"] for d in corpus(150)[:6]] + [index.all_codes()[9]]
     batch = index.search_batch(queries, k=4)
     single = [index.search(q, k=4) for q in queries]
+    assert [len(r.hits) for r in batch] == [4] * len(queries)
     assert [[h.id for h in r.hits] for r in batch] == [[h.id for h in r.hits] for r in single]
 
 
 def test_rerank_candidates_ranks_by_cosine(index):
     query = corpus(150)[40]["text"]
     result = index.search(query, k=5, rerank_candidates=40)
-    assert result.candidates >= 40
+    assert result.candidates >= 40 and len(result.hits) == 5
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
     embedding = FakeEmbedder().embed([query])[0]
@@ -82,6 +85,7 @@ def test_query_by_code_and_embedding_agree(index):
     by_text = index.search(text, k=3)
     by_embedding = index.search(embedding, k=3)
     by_code = index.search(np.frombuffer(by_text.query_code, dtype=np.uint8), k=3, rerank=False)
+    assert len(by_text.hits) == 3
     assert [h.id for h in by_text.hits] == [h.id for h in by_embedding.hits]
     assert by_code.hits[0].distance == 0
 
@@ -102,6 +106,7 @@ def test_backend_knobs_per_query_and_stored_defaults(tmp_path):
     every_list = index.search(query, k=5, backend="ivf", backend_options={"nprobe": 6})
     assert ivf.index.nprobe == 6
     exact = index.search(query, k=5, backend="flat")
+    assert len(exact.hits) == 5
     assert [h.id for h in every_list.hits] == [h.id for h in exact.hits]  # all lists: exact
     with pytest.raises(HashIndexError, match="backend ivf has no option"):
         index.search(query, backend="ivf", backend_options={"efsearch": 3})
@@ -127,6 +132,7 @@ def test_rerank_from_the_vector_matrix_equals_the_shard_path(tmp_path, vector_dt
         query = FakeEmbedder().embed([doc["text"]])[0]
         result = index.search(query, k=8, rerank_candidates=40)
         rows = [h.row for h in result.hits]
+        assert len(rows) == 8  # the checks below hold of no rows at all
         code = np.frombuffer(result.query_code, dtype=np.uint8)
         candidates = index.backend("table").search(code, 40, 32).rows[:40]  # the budget
         old = embeddings[candidates].astype(np.float16).astype(np.float32) @ query
@@ -151,6 +157,7 @@ def test_held_documents_give_the_hits_the_shards_give(tmp_path):
     assert held.documents.hold()
     for doc in corpus(300)[::37]:
         a, b = read.search(doc["text"], k=7), held.search(doc["text"], k=7)
+        assert len(a.hits) == 7
         assert [(h.id, h.text, h.metadata, h.row, h.distance, h.score) for h in a.hits] == \
                [(h.id, h.text, h.metadata, h.row, h.distance, h.score) for h in b.hits]
         assert b.hits[0].metadata == {"topic": doc["topic"], "year": doc["year"]}
@@ -160,6 +167,7 @@ def test_held_documents_give_the_hits_the_shards_give(tmp_path):
 def test_repeated_options_are_checked_once_and_never_confused(index):
     query = corpus(150)[3]["text"]
     first = index.search(query, k=5, backend="table")
+    assert len(first.hits) == 5
     assert index.search(query, k=5, backend="table").hits == first.hits
     made = index.requests.get(5, {"backend": "table"})
     assert index.requests.get(5, {"backend": "table"}) is made
@@ -236,7 +244,7 @@ def test_max_radius_is_the_old_name_of_radius_and_warns(index):
     new = index.search(text, k=5, radius=3)
     with pytest.warns(DeprecationWarning, match="use radius"):
         old = index.search(text, k=5, max_radius=3)
-    assert [h.id for h in old.hits] == [h.id for h in new.hits]
+    assert new.hits and [h.id for h in old.hits] == [h.id for h in new.hits]
     assert max(h.distance for h in new.hits) <= 3
     with pytest.raises(HashIndexError, match="disagree"):
         index.search(text, k=5, radius=2, max_radius=3)

@@ -81,10 +81,13 @@ def test_any_year_range_matches_the_full_ranking(index, low, span, k, row):
 def test_filters_work_on_every_backend_and_in_batches(index):
     spec = {"topic": "space"}
     for backend in ("table", "hnsw", "graph", "flat"):
-        for hit in index.search(DOCS[2]["text"], k=10, filter=spec, backend=backend).hits:
+        hits = index.search(DOCS[2]["text"], k=10, filter=spec, backend=backend).hits
+        assert len(hits) == 10, backend  # 100 space documents: k of them pass
+        for hit in hits:
             assert hit.metadata["topic"] == "space"
     queries = [DOCS[i]["text"] for i in (1, 2, 3)]
     batch = index.search_batch(queries, k=7, filter=spec)
+    assert [len(r.hits) for r in batch] == [7, 7, 7]
     assert [[h.id for h in r.hits] for r in batch] == \
         [[h.id for h in index.search(q, k=7, filter=spec).hits] for q in queries]
 
@@ -97,6 +100,7 @@ def test_like_searches_with_the_stored_document_and_leaves_it_out(index):
         [h.id for h in index.search(embedding, k=6, backend="exact").hits if h.id != "d0042"][:5]
     filtered = index.search(Like("d0042"), k=3, filter={"topic": "football"},
                             backend="exact")
+    assert len(filtered.hits) == 3
     assert all(h.metadata["topic"] == "football" for h in filtered.hits)
     with pytest.raises(HashIndexError, match="no document with id 'nope'"):
         index.search(Like("nope"))

@@ -154,10 +154,11 @@ def test_hits_are_ordered_by_the_score_they_show(graph_index):
         for q in queries[:10]:
             result = index.search(q, k=K, backend=backend)
             scores = [h.score for h in result.hits]
+            assert len(scores) == K, backend  # an empty list is sorted too
             assert scores == sorted(scores, reverse=True), backend
             assert result.ranking == "cosine"
     coded = index.search(index.search(queries[0], k=1).query_code, k=K)  # a bare code
-    assert coded.ranking == "code distance"
+    assert coded.ranking == "code distance" and len(coded.hits) == K
     assert [h.score for h in coded.hits] == sorted((h.score for h in coded.hits), reverse=True)
 
 
@@ -168,6 +169,7 @@ def test_search_and_top_rows_return_the_same_rows(graph_index):
     for q in queries[:30]:
         rows, scores = index.top_rows(q, request)
         result = index.run(q, request)
+        assert len(rows) == K
         assert [h.row for h in result.hits] == rows.tolist()
         assert np.allclose([h.score for h in result.hits], scores)
 
