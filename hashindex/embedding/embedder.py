@@ -304,7 +304,7 @@ class Embedder(metaclass=TextModelFactory):
         if self._pool is None:
             from hashindex.embedding.pool import EmbedderPool
 
-            self._pool = EmbedderPool(self.worker_settings(self.threads), self.workers)
+            self._pool = EmbedderPool(Embedder, self.worker_settings(self.threads), self.workers)
         return self._pool
 
     def worker_settings(self, threads: int) -> dict:

@@ -25,17 +25,18 @@ from hashindex.errors import HashIndexError
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CHUNKS_PER_WORKER = 4  # a call's texts split this many ways per worker: late chunks balance
 
-_worker = None  # this worker process's Embedder
+_worker = None  # this worker process's text model
 
 
-def _start(settings: dict) -> None:
+def _start(make, settings: dict) -> None:
+    """A worker's start: its text model is `make(**settings)` (the Embedder class, passed in
+    by the pool's owner, so this module imports no embedder: no import circle)."""
     global _worker
-    from hashindex.embedding.embedder import Embedder
     from hashindex.orphans import stop_when_orphaned
 
     stop_when_orphaned()  # a build killed with -9 leaves no worker holding its model
 
-    _worker = Embedder(**settings)
+    _worker = make(**settings)
 
 
 def _embed(texts: list[str]) -> tuple[np.ndarray, int]:
@@ -54,11 +55,13 @@ def split_sorted(count: int, workers: int, smallest: int) -> list[range]:
 
 
 class EmbedderPool:
-    def __init__(self, settings: dict, workers: int):
+    def __init__(self, make, settings: dict, workers: int):
+        """`workers` processes, each with the text model `make(**settings)`; `make` is
+        picklable by reference (a module-level class or function)."""
         self.workers = workers
         # spawn: a forked copy of a process that already runs threaded runtimes can deadlock
         self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
-            "spawn"), initializer=_start, initargs=(settings,))
+            "spawn"), initializer=_start, initargs=(make, settings))
         # every worker starts now, with OpenMP and BLAS at its own thread count: their
         # default, a team per core in every worker (torch's OpenMP above all), took the cores
         # from the runtime's threads (2 workers on 2 cores: 890 short docs/s; limited, 1 600)
