@@ -34,3 +34,37 @@ def padded_batches(lengths, size: int, tokens: int, longest: int
         step = max(1, min(size, tokens // int(length) if tokens else size))
         batches += [(int(length), rows[at : at + step]) for at in range(0, len(rows), step)]
     return batches
+
+
+BATCH_TOKENS = 4096  # padded tokens per batch, at most (length_sorted_batches)
+
+
+def pad_columns(tensor, length: int, value: int = 0):
+    """A right-padded (rows, n) tensor cut, or extended with `value`, to `length` columns."""
+    import torch
+
+    if tensor.shape[1] >= length:
+        return tensor[:, :length]
+    return torch.nn.functional.pad(tensor, (0, length - tensor.shape[1]), value=value)
+
+
+def length_sorted_batches(texts: list[str], size: int, tokens: int = 0,
+                          longest: int = 512) -> list[np.ndarray]:
+    """The rows of `texts` in batches, shortest texts first, so a batch pads little (the
+    vectors go back to the rows, so the caller's order is kept). A batch holds at most `size`
+    rows and, when `tokens` is set, at most that many padded tokens by an estimate of ~4
+    characters a token, cut at `longest`: 16 texts at the 256 tokens of all-MiniLM-L6-v2, 64
+    short ones (OpenVINO int8, 2 cores: 16 long texts a call ran 5 % faster than 64, while
+    short texts want the 64)."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    if not tokens:
+        return [order[start : start + size] for start in range(0, len(texts), size)]
+    batches, start = [], 0
+    for end, row in enumerate(order):
+        estimate = min(longest, len(texts[row]) // 4 + 2)  # the longest in the batch so far
+        if end > start and (end - start == size or (end - start + 1) * estimate > tokens):
+            batches.append(order[start:end])
+            start = end
+    if start < len(order):
+        batches.append(order[start:])
+    return batches
