@@ -142,6 +142,39 @@ class CodeEncoder:
                                  "or retrain the model") from None
 
 
+@dataclass
+class EmbeddedBatch:
+    """Texts through the text model as their encoder reads them (embed_for): the pooled unit
+    vectors (n, d) and, for a sequence variant, the token embeddings (n, T, d) and counts (n,)."""
+
+    pooled: np.ndarray
+    tokens: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+
+
+def tokens_read(encoder) -> int | None:
+    """Tokens of each text an encoder reads (a sequence variant's); None: it reads pooled
+    vectors."""
+    return encoder.max_tokens if getattr(encoder, "reads_tokens", False) else None
+
+
+def embed_for(embedder, texts: list[str], max_tokens: int | None) -> EmbeddedBatch:
+    """`texts` through a text model as an encoder reading `max_tokens` (tokens_read) needs
+    them: pooled, and with their first max_tokens token embeddings where it reads tokens. The
+    one place the sequence variants' tokens-or-pooled branch is taken on the embedding side."""
+    if max_tokens:
+        return EmbeddedBatch(*embedder.embed_tokens(texts, max_tokens))
+    return EmbeddedBatch(embedder.embed(texts))
+
+
+def encode_embedded(encoder, embedded: EmbeddedBatch) -> np.ndarray:
+    """uint8 codes (n, bits/8) of what embed_for made: from the token sequences where it holds
+    them (a sequence variant's encoder), else from the pooled vectors."""
+    if embedded.tokens is not None:
+        return encoder.encode_tokens(embedded.pooled, embedded.tokens, embedded.lengths)
+    return encoder.encode(embedded.pooled)
+
+
 def keep_top_k(hidden: np.ndarray, k: int) -> np.ndarray:
     """Each row's k largest values kept, the others set to 0 (the k-sparse layer)."""
     if k >= hidden.shape[1]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hashindex.backends import BACKENDS, check_backend
+from hashindex.code_encoder import tokens_read
 from hashindex.codes import check_bits
 from hashindex.documents import Documents, RowsById
 from hashindex.errors import HashIndexError
@@ -234,7 +235,7 @@ class HashIndex:
     @property
     def token_count(self) -> int | None:
         """Tokens a sequence variant reads of each text (None: it reads pooled vectors)."""
-        return self.encoder.max_tokens if self.encoder.reads_tokens else None
+        return tokens_read(self.encoder)
 
     def request(self, k: int = 10, *, radius: int | None = None, rerank: bool = True,
                 backend: str | None = None, rerank_candidates: int | None = None,

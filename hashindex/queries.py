@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashindex.code_encoder import EmbeddedBatch, embed_for, encode_embedded
 from hashindex.errors import HashIndexError
 from hashindex.results import CodedQuery, EmbeddedText
 from hashindex.validation import check_query_embedding
@@ -26,10 +27,11 @@ def check_query_text(text: str) -> str:
 def embed_texts(embedder, texts: list[str], max_tokens: int | None) -> list[EmbeddedText]:
     """Texts through a text model: pooled, with their first max_tokens token embeddings
     when a sequence variant needs them."""
-    if max_tokens:
-        pooled, tokens, lengths = embedder.embed_tokens(texts, max_tokens)
-        return [EmbeddedText(p, t, int(n)) for p, t, n in zip(pooled, tokens, lengths)]
-    return [EmbeddedText(vector) for vector in embedder.embed(texts)]
+    embedded = embed_for(embedder, texts, max_tokens)
+    if embedded.tokens is not None:
+        return [EmbeddedText(p, t, int(n)) for p, t, n in zip(embedded.pooled, embedded.tokens,
+                                                               embedded.lengths)]
+    return [EmbeddedText(vector) for vector in embedded.pooled]
 
 
 def encode_one(encoder, embedding: np.ndarray) -> np.ndarray:
@@ -62,8 +64,8 @@ def prepare(query, encoder, bits: int, dimension: int, where: str,
         return query.code, query.embedding
     if isinstance(query, EmbeddedText):
         if query.tokens is not None:
-            code = encoder.encode_tokens(query.embedding[None], query.tokens[None],
-                                         np.array([query.length]))[0]
+            code = encode_embedded(encoder, EmbeddedBatch(
+                query.embedding[None], query.tokens[None], np.array([query.length])))[0]
             return code, query.embedding
         embedding = check_embedded(query.embedding, dimension)
         return (encode_one(encoder, embedding) if encode else None), embedding

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from hashindex.code_encoder import EmbeddedBatch, encode_embedded
 from hashindex.errors import HashIndexError
 from hashindex.model_io import read_index_encoder
 from hashindex.store.layout import EXPORTED_MODEL_FILE, PRECOMPUTED_MODEL, TEXT_MODEL_DIR
@@ -136,13 +137,11 @@ class Adding:
         replaced = self.replaced_rows(ids, upsert=upsert, where="documents",
                                       hint="upsert to replace them")
         encoder = self.encoder
-        if encoder.reads_tokens:
-            if tokens is None:
-                raise HashIndexError("this index's codes come from token sequences: add "
-                                     "documents with their text")
-            codes = encoder.encode_tokens(embeddings, *tokens)
-        else:
-            codes = encoder.encode(embeddings)
+        if encoder.reads_tokens and tokens is None:
+            raise HashIndexError("this index's codes come from token sequences: add "
+                                 "documents with their text")
+        codes = encode_embedded(encoder, EmbeddedBatch(  # tokens: (token embeddings, counts)
+            embeddings, *(tokens if encoder.reads_tokens else ())))
         segment = self.writer.new_segment(self.metadata_schema)
         segment.write(ids, list(texts), metadata, codes)
         record = self.writer.commit_segment(segment, codes, embeddings, replaced=replaced)

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from hashindex.code_encoder import embed_for, encode_embedded
 from hashindex.embedding.cache import embed_with_cache
 from hashindex.encoding import encode_codes
 from hashindex.errors import HashIndexError
@@ -158,8 +159,8 @@ def encode_write_pass(run, writer, encoder) -> np.ndarray:
     bar = tqdm(desc="tokens+encode+write", unit="doc", disable=not config.show_progress)
     for batch in stream.batches(config.batch_rows):
         part = np.concatenate([  # tokens of TOKEN_ROWS texts at a time, not of the batch
-            encoder.encode_tokens(*embedder.embed_tokens(batch.texts[s : s + TOKEN_ROWS],
-                                                         encoder.max_tokens))
+            encode_embedded(encoder, embed_for(embedder, batch.texts[s : s + TOKEN_ROWS],
+                                               encoder.max_tokens))
             for s in range(0, len(batch.texts), TOKEN_ROWS)])
         writer.write(batch.ids, batch.texts, batch.metadata, part)
         codes.append(part)
