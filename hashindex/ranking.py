@@ -37,8 +37,9 @@ def result_notes(request, candidates: Candidates) -> list[str]:
     that let fewer than k through."""
     examined, passed = candidates.filtered or (None, None)
     notes = list(request.notes)
-    if not len(candidates.rows):
-        notes.append(f"no document within radius {candidates.radius}"
+    if not len(candidates.rows):  # a cap asked for is the radius searched (a walk reports 0)
+        searched = request.max_radius if request.max_radius is not None else candidates.radius
+        notes.append(f"no document within radius {searched}"
                      + (" passes the filter" if examined is not None else ""))
     if passed is not None and 0 < passed < request.k:
         notes.append(f"only {passed} documents within radius {candidates.radius} pass "

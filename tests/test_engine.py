@@ -248,3 +248,16 @@ def test_max_radius_is_the_old_name_of_radius_and_warns(index):
     assert max(h.distance for h in new.hits) <= 3
     with pytest.raises(HashIndexError, match="disagree"):
         index.search(text, k=5, radius=2, max_radius=3)
+
+
+def test_an_empty_answer_under_a_radius_cap_names_the_cap(index):
+    codes = index.all_codes()
+    rng = np.random.default_rng(1)
+    bits = np.unpackbits(codes, axis=1)
+    far = next(c for c in rng.integers(0, 256, (5000, 4), dtype=np.uint8)
+               if (np.unpackbits(c) != bits).sum(axis=1).min() > 3)
+    for backend in ("graph", "table"):
+        result = index.search(far, k=3, radius=3, backend=backend)
+        assert result.hits == []
+        assert any("no document within radius 3" in note for note in result.notes), \
+            (backend, result.notes)
