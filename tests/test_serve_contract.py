@@ -143,6 +143,8 @@ CASES = [
     ("loading", "GET", "/documents/a-1", None, 503),
     ("writable", "POST", "/documents", {"documents": []}, 400),
     ("read_only", "POST", "/documents", ADD, 403),
+    # refused before its documents are looked at (a blank text would be a 400 when writable)
+    ("read_only", "POST", "/documents", {"documents": [{"id": "n", "text": " "}]}, 403),
     ("writable", "POST", "/documents", STALL, 408),
     ("busy", "POST", "/documents", ADD, 409),
     ("writable", "POST", "/documents", OVER, 413),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from hashindex.app.serve.bodies import id_in_path, read_body, request_schema
-from hashindex.app.serve.failures import NotInIndex, listed
+from hashindex.app.serve.failures import NotInIndex, WritesOff, listed
 from hashindex.app.serve.ingest import ingest
 from hashindex.app.serve.responses import (
     AddResponse,
@@ -30,7 +30,10 @@ async def add_documents(request: Request):
     index of precomputed embeddings takes `embedding` instead), encoded by its encoder."""
     service = service_of(request)
     body = await read_body(request, AddBody)
-    documents = await ingest(body, service.snapshot())
+    current = service.snapshot()  # 503 while loading
+    if not service.settings.allow_writes:  # before the texts are embedded, not after
+        raise WritesOff()
+    documents = await ingest(body, current)
     return await service.write(documents.add_to)
 
 
