@@ -42,7 +42,13 @@ class Hit:
     score: float
     text: str | None
     metadata: dict
-    row: int
+    row: int  # its row in the opened index (-1 in an answer read back from the service)
+
+    def to_dict(self, digits: int | None = None) -> dict:
+        """id, score (rounded to `digits` when given), distance, text, metadata."""
+        return {"id": self.id,
+                "score": self.score if digits is None else round(self.score, digits),
+                "distance": self.distance, "text": self.text, "metadata": self.metadata}
 
 
 @dataclass
@@ -69,8 +75,7 @@ class SearchResult:
         /search, `query --json`): hits (id, score, distance, text, metadata) and what the
         search did, once; the filter's counts only under a filter."""
         out = {
-            "hits": [{"id": h.id, "score": round(h.score, 6), "distance": h.distance,
-                      "text": h.text, "metadata": h.metadata} for h in self.hits],
+            "hits": [h.to_dict(6) for h in self.hits],
             "radius": self.radius, "candidates": self.candidates,
             "buckets_touched": self.buckets_touched,
             "documents_touched": self.documents_touched, "scanned": self.scanned,
@@ -82,3 +87,21 @@ class SearchResult:
             out["filter_examined"] = self.filter_examined
             out["filter_passed"] = self.filter_passed
         return out
+
+    @classmethod
+    def from_dict(cls, answer: dict) -> SearchResult:
+        """to_dict's inverse, for an answer read back from the service (`query --server`,
+        hashindex.Client): every hit's row is -1. A KeyError or TypeError says the answer is
+        not a hashindex search answer."""
+        hits = [Hit(id=h["id"], distance=h["distance"], score=h["score"], text=h.get("text"),
+                    metadata=h.get("metadata") or {}, row=-1) for h in answer["hits"]]
+        return cls(hits=hits, radius=answer["radius"],
+                   buckets_touched=answer["buckets_touched"],
+                   documents_touched=answer["documents_touched"],
+                   candidates=answer["candidates"], exact=answer["exact"],
+                   backend=answer["backend"], reranked=answer["reranked"],
+                   notes=answer.get("notes", []), scanned=answer.get("scanned", False),
+                   ranking=answer.get("ranking", "cosine"), setting=answer.get("setting", ""),
+                   tuned_recall=answer.get("tuned_recall"),
+                   filter_examined=answer.get("filter_examined"),
+                   filter_passed=answer.get("filter_passed"))

@@ -255,8 +255,11 @@ def test_the_client_retries_a_loading_service_until_it_answers():
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     calls = []
-    answer = {"hits": [{"id": "a", "score": 0.9, "distance": 2, "text": "t", "metadata": {}}],
-              "backend": "exact", "notes": []}
+    from hashindex.results import Hit, SearchResult
+
+    answer = SearchResult([Hit("a", 2, 0.9, "t", {}, 7)], radius=2, buckets_touched=1,
+                          documents_touched=1, candidates=1, exact=True, backend="exact",
+                          reranked=True).to_dict()  # a whole answer, as the service sends
 
     class Loading(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (http.server's name)

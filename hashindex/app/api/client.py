@@ -40,12 +40,23 @@ class Client:
             backend_options=backend_options, rerank=rerank))
         many = batch_of(q)
         if many is None:
-            return Results.from_json(self.post("/search", {**query_body(q), **options}))
+            return self.results(self.post("/search", {**query_body(q), **options}))
         if not many:
             raise HashIndexError("search: the list of queries is empty")
-        answer = self.post("/search/batch",
-                           {"queries": [{**query_body(one), **options} for one in many]})
-        return BatchResults([Results.from_json(r) for r in answer["results"]], k)
+        return self.results(self.post("/search/batch", {
+            "queries": [{**query_body(one), **options} for one in many]}), k)
+
+    def results(self, answer: dict, k: int | None = None) -> Results | BatchResults:
+        """/search's answer as Results, or with `k` /search/batch's as BatchResults; an
+        answer without a search answer's fields (another service at this URL) is one error."""
+        try:
+            if k is None:
+                return Results.from_json(answer)
+            return BatchResults([Results.from_json(r) for r in answer["results"]], k)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise HashIndexError(f"{self.url}: its answer is not a hashindex search answer "
+                                 f"({type(error).__name__}: {error}); give the URL of a "
+                                 "`hashindex serve` of this version") from None
 
     def get(self, doc_id: str) -> dict:
         """One document by id: {"id", "text", "metadata"}."""

@@ -151,11 +151,11 @@ class Index:
             backend_options=backend_options, rerank=rerank))
         many = batch_of(q)
         if many is None:
-            return Results.of(self.engine.search(q, k, **options))
+            return Results(self.engine.search(q, k, **options))
         if not many:
             raise HashIndexError("search: the list of queries is empty")
         found = self.engine.search_batch(many, k, **options)
-        return BatchResults([Results.of(result) for result in found], k)
+        return BatchResults([Results(result) for result in found], k)
 
     def get(self, doc_id: str) -> dict:
         """One document by id: {"id", "text", "metadata"} (an unknown id is an error)."""

@@ -7,53 +7,36 @@ against one runs against the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from hashindex.results import SearchResult
 
-HIT_FIELDS = ("id", "score", "distance", "text", "metadata")
 STATISTICS = ("backend", "setting", "tuned_recall", "ranking", "reranked", "radius",
               "candidates", "buckets_touched", "documents_touched", "exact", "scanned",
               "filter_examined", "filter_passed", "notes")
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One document found: its id, the score hits are ordered by (cosine to the stored
-    vector), the Hamming distance of its code, its text and metadata."""
-
-    id: str
-    score: float
-    distance: int
-    text: str | None
-    metadata: dict
-    label: int = -1  # its row in the opened index (Index.ids_of maps it back); -1 over HTTP
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "score": self.score, "distance": self.distance,
-                "text": self.text, "metadata": self.metadata}
-
-
-@dataclass(frozen=True)
 class Results:
-    """One query's hits, best first, and how they were found (`statistics`: the backend and
-    setting that ran, the recall it was tuned to, notes such as a target not met)."""
+    """One query's hits, best first (hashindex.results.Hit: id, score, distance, text,
+    metadata, and the row in the opened index, -1 over HTTP), and how they were found
+    (`statistics`: the backend and setting that ran, the recall it was tuned to, notes such
+    as a target not met). A view of the engine's SearchResult: nothing is copied."""
 
-    hits: list[Hit]
-    statistics: dict = field(default_factory=dict)
+    __slots__ = ("result",)
 
-    @classmethod
-    def of(cls, result) -> Results:
-        """From the engine's SearchResult."""
-        hits = [Hit(h.id, h.score, h.distance, h.text, h.metadata, h.row) for h in result.hits]
-        statistics = {name: getattr(result, name) for name in STATISTICS}
-        statistics["notes"] = list(result.notes)
-        return cls(hits, statistics)
+    def __init__(self, result: SearchResult):
+        self.result = result
 
     @classmethod
     def from_json(cls, answer: dict) -> Results:
         """From the service's /search answer."""
-        hits = [Hit(h["id"], h["score"], h["distance"], h.get("text"), h.get("metadata") or {})
-                for h in answer["hits"]]
-        return cls(hits, {name: answer.get(name) for name in STATISTICS})
+        return cls(SearchResult.from_dict(answer))
+
+    @property
+    def hits(self) -> list:
+        return self.result.hits
+
+    @property
+    def statistics(self) -> dict:
+        return {name: getattr(self.result, name) for name in STATISTICS}
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -65,9 +48,8 @@ class Results:
         return self.hits[position]
 
     def __getattr__(self, name):  # results.backend, results.notes, …
-        statistics = object.__getattribute__(self, "statistics")
         if name in STATISTICS:
-            return statistics.get(name)
+            return getattr(self.result, name)
         raise AttributeError(f"Results has no attribute {name!r}")
 
     @property
@@ -150,7 +132,7 @@ class BatchResults(list):
 
         out = np.full((len(self), self.k), -1, dtype=np.int64)
         for i, result in enumerate(self):
-            out[i, :len(result)] = [h.label for h in result.hits]
+            out[i, :len(result)] = [h.row for h in result.hits]
         return out
 
     @property

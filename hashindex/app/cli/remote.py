@@ -4,7 +4,7 @@ answer turned back into the SearchResult the local printers take, so the table, 
 
 from __future__ import annotations
 
-from hashindex.engine import Hit, SearchResult
+from hashindex.engine import SearchResult
 from hashindex.errors import HashIndexError
 
 
@@ -31,24 +31,9 @@ def remote_search(server: str, queries: list[dict], timeout_s: float = 60.0
         message = body.get("error") if isinstance(body, dict) else None
         raise HashIndexError(f"--server {server}: {message or f'HTTP {answer.status_code}'}")
     try:
-        return [result_of(r) for r in ([body] if single else body["results"])]
+        return [SearchResult.from_dict(r) for r in ([body] if single else body["results"])]
     except (KeyError, TypeError, AttributeError) as error:  # another service at that URL
         raise HashIndexError(f"--server {server}: its answer is not a hashindex search answer "
                              f"({type(error).__name__}: {error}); give the URL of a "
                              "`hashindex serve` of this version") from None
 
-
-def result_of(answer: dict) -> SearchResult:
-    hits = [Hit(id=h["id"], distance=h["distance"], score=h["score"], text=h.get("text"),
-                metadata=h.get("metadata") or {}, row=-1) for h in answer["hits"]]
-    return SearchResult(hits=hits, radius=answer["radius"],
-                        buckets_touched=answer["buckets_touched"],
-                        documents_touched=answer["documents_touched"],
-                        candidates=answer["candidates"], exact=answer["exact"],
-                        backend=answer["backend"], reranked=answer["reranked"],
-                        notes=answer.get("notes", []), scanned=answer.get("scanned", False),
-                        ranking=answer.get("ranking", "cosine"),
-                        setting=answer.get("setting", ""),
-                        tuned_recall=answer.get("tuned_recall"),
-                        filter_examined=answer.get("filter_examined"),
-                        filter_passed=answer.get("filter_passed"))
