@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic clustered embeddings, so model tests need no text model."""
+"""Shared fixtures: small synthetic clustered embeddings, so model tests need no text model;
+a fake text model; the headless browser of the page and docs tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hypothesis import settings
 # of a compiled search pays its numba compile (a second or more on a fresh machine).
 settings.register_profile("hashindex", deadline=None)
 settings.load_profile("hashindex")
+
+BROWSER_TIMEOUT_MS = 20_000  # Chromium's start (the browser fixture)
 
 
 def clustered_embeddings(
@@ -64,3 +67,23 @@ def fake_text_model(monkeypatch):
 @pytest.fixture(scope="session")
 def clustered():
     return clustered_embeddings()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through playwright (the search page's and /docs' tests);
+    playwright's own browser download is not available on our machines."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed, and the browser tests drive it: run "
+                    "`make setup` (it installs chromium; playwright's own browser download is "
+                    "not available here)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=["--no-sandbox"], timeout=BROWSER_TIMEOUT_MS)
+        yield launched
+        launched.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -61,22 +60,6 @@ def service(tmp_path_factory):
                             show_progress=False), train_config=FAST_TRAIN)
     with serve_index(folder / "idx", folder / "serve.log") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed, and the search-page test drives it: "
-                    "run `make setup` (it installs chromium; playwright's own browser "
-                    "download is not available here)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True,
-                                              args=["--no-sandbox"], timeout=TIMEOUT_MS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

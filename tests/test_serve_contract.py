@@ -305,21 +305,6 @@ def test_the_docs_load_only_the_services_own_files(services):
         assert answer.status_code == 200 and answer.content, path
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed, and the docs test drives it: run "
-                    "`make setup` (playwright's own browser download is not available here)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True,
-                                              args=["--no-sandbox"], timeout=TIMEOUT_MS)
-        yield launched
-        launched.close()
-
-
 def test_the_docs_render_with_no_network(services, browser):
     """Every request to a host other than the service is refused, as offline: the page still
     lists the endpoints, and asked for nothing elsewhere."""
