@@ -186,12 +186,8 @@ class Index:
         return out
 
     def info(self) -> dict:
-        """The manifest (what was built, how, the tuning sweep) and whether the tuning is
-        stale — what `hashindex info --json` and the service's /info report."""
-        opened = self.engine
-        stale = opened.tuning is not None and opened.tuning.stale(opened.row_count,
-                                                                   len(opened))
-        return {**opened.manifest.to_dict(), "tuning_stale": stale}
+        """index_info of this index: what the service's /info reports."""
+        return index_info(self.engine)
 
     # ---- changing ------------------------------------------------------------------------
     def add(self, source, *, upsert: bool = False, ids=None, texts=None,
@@ -278,6 +274,13 @@ def query_and_options(q, like, options: dict) -> tuple:
     if given.get("rerank") is True:
         del given["rerank"]
     return q, given
+
+
+def index_info(opened) -> dict:
+    """An opened index's manifest (what was built, how, the tuning sweep) and whether its
+    tuning is stale: Index.info and the service's /info."""
+    stale = opened.tuning is not None and opened.tuning.stale(opened.row_count, len(opened))
+    return {**opened.manifest.to_dict(), "tuning_stale": stale}
 
 
 def batch_of(q):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from hashindex.app.api.index import index_info
 from hashindex.app.serve.responses import (
     HealthResponse,
     InfoResponse,
@@ -39,9 +40,7 @@ def ready(request: Request):
 
 @router.get("/info", responses=responses(InfoResponse, "The served build's manifest.", 503))
 def info(request: Request):
-    index = service_of(request).snapshot().index
-    stale = index.tuning is not None and index.tuning.stale(index.row_count, len(index))
-    return {**index.manifest.to_dict(), "tuning_stale": stale}
+    return index_info(service_of(request).snapshot().index)
 
 
 @router.get("/metrics", include_in_schema=False)
