@@ -6,7 +6,8 @@ A filter is a dict of column → condition, all of which must hold:
   {"year": {"gte": 2010, "lt": 2020}}  a range (gt, gte, lt, lte; any subset)
 Values are cast to the column's type, so "2010" matches an integer column and 2010 a string
 one; a value that cannot be cast is the user's error, named. Missing values never match.
-The `--where` clauses of the command line (`lang=en`, `year>=2010`) parse to the same dict.
+The command line's `--filter` clauses (`lang=en`, `year>=2010`; `--where` is their old name)
+parse to the same dict.
 """
 
 from __future__ import annotations
@@ -120,30 +121,30 @@ def condition_mask(condition: Condition, values: pa.ChunkedArray) -> np.ndarray:
                       dtype=bool)
 
 
-def parse_where(clauses: list[str] | tuple[str, ...]) -> dict:
-    """`--where` clauses → a filter dict: COL=VALUE (repeat a column for one-of),
-    COL>=V, COL<=V, COL>V, COL<V. A value is read as JSON when it parses (numbers, true),
-    else as a string."""
+def parse_where(clauses: list[str] | tuple[str, ...], flag: str = "--where") -> dict:
+    """The command line's filter clauses → a filter dict: COL=VALUE (repeat a column for
+    one-of), COL>=V, COL<=V, COL>V, COL<V. A value is read as JSON when it parses (numbers,
+    true), else as a string. Errors name `flag`, the option the clauses came with."""
     spec: dict = {}
     for clause in clauses:
         match = _WHERE.match(clause)
         if not match or not match.group(3).strip():
-            raise HashIndexError(f"--where {clause!r}: write COL=VALUE, COL>=VALUE, "
+            raise HashIndexError(f"{flag} {clause!r}: write COL=VALUE, COL>=VALUE, "
                                  "COL<=VALUE, COL>VALUE or COL<VALUE")
         column, operator, text = match.group(1), WHERE_OPERATORS[match.group(2)], match.group(3)
         if text.strip()[0] in "<>=!":  # `year>>2`, `year==2`, `year=>2`: a mistyped operator
-            raise HashIndexError(f"--where {clause!r}: the value {text.strip()!r} starts with "
+            raise HashIndexError(f"{flag} {clause!r}: the value {text.strip()!r} starts with "
                                  "an operator; write one of =, >=, <=, >, <, and put a value "
                                  f"that starts with one in JSON quotes ('\"{text.strip()}\"')")
         value = where_value(text.strip())
         if operator == "eq":
             if isinstance(spec.get(column), dict):
-                raise HashIndexError(f"--where {clause!r}: {column} already has a range")
+                raise HashIndexError(f"{flag} {clause!r}: {column} already has a range")
             spec.setdefault(column, [])
             spec[column].append(value)
         else:
             if isinstance(spec.get(column), list):
-                raise HashIndexError(f"--where {clause!r}: {column} already has =")
+                raise HashIndexError(f"{flag} {clause!r}: {column} already has =")
             spec.setdefault(column, {})[operator] = value
     return spec
 

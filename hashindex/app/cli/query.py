@@ -121,17 +121,10 @@ class Asked:
 
 
 def filter_spec(clauses: list[str], flag: str) -> dict:
-    """The filter dict of the clauses, their errors naming the flag the user wrote them with
-    (the parser names --where, the flag's old name)."""
+    """The filter dict of the clauses, their errors naming the flag the user wrote them with."""
     from hashindex.filters import parse_where  # numpy and pyarrow: not for --help
 
-    try:
-        return parse_where(clauses)
-    except HashIndexError as error:
-        message = str(error)
-        if message.startswith("--where "):
-            raise HashIndexError(flag + message.removeprefix("--where")) from None
-        raise
+    return parse_where(clauses, flag)
 
 
 def search_here(index: str, asked: list[Asked], batch: bool, k: int, spec: dict, flag: str,
